@@ -1,0 +1,1 @@
+//! Config: see config/ (helper).

@@ -1,0 +1,7 @@
+//! Domain types shared by every module. Pure: no I/O, no clock, no git2.
+
+mod commit;
+pub mod image;
+
+pub use commit::{AppName, CommitSha, ParseShaError};
+pub use image::{Digest, ImageRef, ImageRefError};

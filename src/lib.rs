@@ -1,0 +1,15 @@
+//! revertbot: a GitOps revert bot.
+//!
+//! `domain` and `policy` are pure; `git`, `manifest`, `config` and the other
+//! adapters do I/O at the edges; `commands` sequences them. See DESIGN.md in
+//! the docs folder and the README for the public contracts.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod git;
+pub mod manifest;
+pub mod render;
+pub mod report;
+pub mod yaml;

@@ -1,0 +1,1 @@
+//! Manifest: see manifest/ (helper).

@@ -1,0 +1,574 @@
+//! A spanned YAML tree shared by `config` (errors need line and column) and
+//! `manifest` (pinning rewrites one scalar's exact bytes and must know where
+//! they are).
+//!
+//! Built from `saphyr-parser` events. Every node knows its byte range in the
+//! source, its 1-based line and column, and for scalars the quoting style, so
+//! a caller can splice a new scalar into the original text without touching
+//! any other byte. Aliases are resolved to a copy of the anchored node that
+//! keeps the anchor's span (editing it edits the anchor, which is what YAML
+//! means).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span as RawSpan};
+
+/// A position in the source: byte offset, 1-based line and 1-based column
+/// (columns count characters, as editors do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Pos {
+    pub byte: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A byte range in the source with the position of its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: Pos,
+    pub end: Pos,
+}
+
+impl Span {
+    pub fn bytes(&self) -> std::ops::Range<usize> {
+        self.start.byte..self.end.byte
+    }
+}
+
+/// How a scalar was written. Kept so an edit can reuse the author's style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    pub style: Style,
+    /// Explicit tag such as `!!str`, as written (handle + suffix).
+    pub tag: Option<String>,
+}
+
+impl Scalar {
+    /// True when the scalar is a YAML null (`~`, `null`, empty plain).
+    pub fn is_null(&self) -> bool {
+        self.style == Style::Plain
+            && self.tag.is_none()
+            && matches!(self.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+    }
+
+    /// Core-schema boolean of a plain scalar.
+    pub fn as_bool(&self) -> Option<bool> {
+        if self.style != Style::Plain {
+            return None;
+        }
+        match self.text.as_str() {
+            "true" | "True" | "TRUE" => Some(true),
+            "false" | "False" | "FALSE" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Core-schema integer of a plain scalar (decimal only).
+    pub fn as_i64(&self) -> Option<i64> {
+        if self.style != Style::Plain {
+            return None;
+        }
+        self.text.parse().ok()
+    }
+
+    /// Core-schema float (or integer) of a plain scalar.
+    pub fn as_f64(&self) -> Option<f64> {
+        if self.style != Style::Plain {
+            return None;
+        }
+        match self.text.as_str() {
+            ".inf" | ".Inf" | ".INF" | "+.inf" => Some(f64::INFINITY),
+            "-.inf" | "-.Inf" | "-.INF" => Some(f64::NEG_INFINITY),
+            ".nan" | ".NaN" | ".NAN" => Some(f64::NAN),
+            t => t.parse().ok(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: Node,
+    pub value: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub span: Span,
+}
+
+impl Node {
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text when this node is a non-null scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        self.as_scalar()
+            .filter(|s| !s.is_null())
+            .map(|s| s.text.as_str())
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.as_scalar().is_some_and(Scalar::is_null)
+    }
+
+    /// Value of a mapping key given as plain text (first match).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|e| e.key.as_str() == Some(key))
+            .map(|e| &e.value)
+    }
+
+    /// Follows a dotted key path (`image.repository`) through mappings.
+    pub fn get_path(&self, dotted: &str) -> Option<&Node> {
+        dotted.split('.').try_fold(self, |node, key| node.get(key))
+    }
+
+    /// What kind of node this is, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar(s) if s.is_null() => "null",
+            Value::Scalar(s) if s.as_bool().is_some() => "a boolean",
+            Value::Scalar(s) if s.style == Style::Plain && s.as_f64().is_some() => "a number",
+            Value::Scalar(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// A syntax error in a YAML source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Parses every document of a YAML stream. An empty stream yields no
+/// documents.
+pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
+    let offsets = CharOffsets::new(source);
+    let mut builder = Builder {
+        source,
+        offsets: &offsets,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        documents: Vec::new(),
+    };
+    for event in Parser::new_from_str(source) {
+        let (event, span) = event.map_err(|e| SyntaxError {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_owned(),
+        })?;
+        builder.on_event(event, span)?;
+    }
+    Ok(builder.documents)
+}
+
+/// Parses a stream expected to hold one document; an empty stream is a null
+/// document.
+pub fn parse_single(source: &str) -> Result<Node, SyntaxError> {
+    let mut docs = parse_documents(source)?;
+    match docs.len() {
+        0 => Ok(Node {
+            value: Value::Scalar(Scalar {
+                text: String::new(),
+                style: Style::Plain,
+                tag: None,
+            }),
+            span: Span::default(),
+        }),
+        1 => Ok(docs.remove(0)),
+        _ => {
+            let second = &docs[1];
+            Err(SyntaxError {
+                line: second.span.start.line,
+                column: second.span.start.column,
+                message: "expected one YAML document, found several (remove the `---` separators)"
+                    .to_owned(),
+            })
+        }
+    }
+}
+
+/// Maps saphyr's character indexes to byte offsets. ASCII sources (the usual
+/// case) need no table.
+struct CharOffsets {
+    table: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl CharOffsets {
+    fn new(source: &str) -> Self {
+        let table = (!source.is_ascii()).then(|| {
+            let mut t: Vec<usize> = source.char_indices().map(|(b, _)| b).collect();
+            t.push(source.len());
+            t
+        });
+        Self {
+            table,
+            len: source.len(),
+        }
+    }
+
+    fn pos(&self, m: &Marker) -> Pos {
+        let byte = match &self.table {
+            Some(t) => t.get(m.index()).copied().unwrap_or(self.len),
+            None => m.index().min(self.len),
+        };
+        Pos {
+            byte,
+            line: m.line(),
+            column: m.col() + 1,
+        }
+    }
+}
+
+/// Moves a scalar's start past its `&anchor` and `!tag` properties so the
+/// span covers only the value text.
+fn skip_properties(source: &str, mut pos: Pos) -> Pos {
+    loop {
+        let rest = &source[pos.byte..];
+        if !(rest.starts_with('&') || rest.starts_with('!')) {
+            return pos;
+        }
+        for c in rest.chars() {
+            if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+                break;
+            }
+            pos = advance(pos, c);
+        }
+        for c in source[pos.byte..].chars() {
+            if !(c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                break;
+            }
+            pos = advance(pos, c);
+        }
+    }
+}
+
+fn advance(pos: Pos, c: char) -> Pos {
+    if c == '\n' {
+        Pos {
+            byte: pos.byte + 1,
+            line: pos.line + 1,
+            column: 1,
+        }
+    } else {
+        Pos {
+            byte: pos.byte + c.len_utf8(),
+            line: pos.line,
+            column: pos.column + 1,
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        start: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: Pos,
+        anchor: usize,
+        entries: Vec<Entry>,
+        pending_key: Option<Node>,
+    },
+}
+
+struct Builder<'a> {
+    source: &'a str,
+    offsets: &'a CharOffsets,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    documents: Vec<Node>,
+}
+
+impl Builder<'_> {
+    fn on_event(&mut self, event: Event<'_>, raw: RawSpan) -> Result<(), SyntaxError> {
+        let start = self.offsets.pos(&raw.start);
+        let end = self.offsets.pos(&raw.end);
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let start = if anchor != 0 || tag.is_some() {
+                    skip_properties(self.source, start)
+                } else {
+                    start
+                };
+                let node = Node {
+                    value: Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        style: match style {
+                            ScalarStyle::Plain => Style::Plain,
+                            ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                            ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                            ScalarStyle::Literal => Style::Literal,
+                            ScalarStyle::Folded => Style::Folded,
+                        },
+                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    }),
+                    span: Span { start, end },
+                };
+                self.remember(anchor, &node);
+                self.push(node);
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                    line: start.line,
+                    column: start.column,
+                    message: "alias refers to an unknown anchor".to_owned(),
+                })?;
+                self.push(node);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                start,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                start,
+                anchor,
+                entries: Vec::new(),
+                pending_key: None,
+            }),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        start: s,
+                        anchor,
+                        items,
+                    }) => (
+                        Node {
+                            value: Value::Seq(items),
+                            span: Span { start: s, end },
+                        },
+                        anchor,
+                    ),
+                    Some(Frame::Map {
+                        start: s,
+                        anchor,
+                        entries,
+                        ..
+                    }) => (
+                        Node {
+                            value: Value::Map(entries),
+                            span: Span { start: s, end },
+                        },
+                        anchor,
+                    ),
+                    None => {
+                        return Err(SyntaxError {
+                            line: start.line,
+                            column: start.column,
+                            message: "unbalanced collection end".to_owned(),
+                        });
+                    }
+                };
+                self.remember(anchor, &node);
+                self.push(node);
+            }
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::Nothing => {}
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node) {
+        // saphyr numbers anchors from 1; 0 means "no anchor".
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+    }
+
+    fn push(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.documents.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => entries.push(Entry { key, value: node }),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Style {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Style::Plain => "plain",
+            Style::SingleQuoted => "single-quoted",
+            Style::DoubleQuoted => "double-quoted",
+            Style::Literal => "literal",
+            Style::Folded => "folded",
+        })
+    }
+}
+
+/// Renders `text` as a scalar in `style`, for splicing into a source. Returns
+/// `None` when the text cannot be written in that style without changing its
+/// meaning (the caller then picks another style or refuses).
+pub fn render_scalar(text: &str, style: Style) -> Option<Cow<'_, str>> {
+    match style {
+        Style::Plain => plain_safe(text).then_some(Cow::Borrowed(text)),
+        Style::SingleQuoted => {
+            (!text.contains('\n')).then(|| Cow::Owned(format!("'{}'", text.replace('\'', "''"))))
+        }
+        Style::DoubleQuoted => {
+            let mut out = String::with_capacity(text.len() + 2);
+            out.push('"');
+            for c in text.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            Some(Cow::Owned(out))
+        }
+        Style::Literal | Style::Folded => None,
+    }
+}
+
+/// Whether `text` reads back as the same string when written plain.
+fn plain_safe(text: &str) -> bool {
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    if "-?:,[]{}#&*!|>'\"%@` \t".contains(first) {
+        return false;
+    }
+    if text.ends_with(' ') || text.contains(": ") || text.contains(" #") || text.contains('\n') {
+        return false;
+    }
+    let probe = Scalar {
+        text: text.to_owned(),
+        style: Style::Plain,
+        tag: None,
+    };
+    !(probe.is_null() || probe.as_bool().is_some() || probe.as_f64().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_spans_cover_exactly_the_written_text() {
+        let src = "a: plain\nb: 'single'\nc: \"double\"\nd: é-ü\ne: x:y@z\n";
+        let doc = parse_single(src).unwrap();
+        let pick = |k: &str| &src[doc.get(k).unwrap().span.bytes()];
+        assert_eq!(pick("a"), "plain");
+        assert_eq!(pick("b"), "'single'");
+        assert_eq!(pick("c"), "\"double\"");
+        assert_eq!(pick("d"), "é-ü");
+        assert_eq!(pick("e"), "x:y@z");
+        assert_eq!(doc.get("d").unwrap().span.start.line, 4);
+        assert_eq!(doc.get("d").unwrap().span.start.column, 4);
+    }
+
+    #[test]
+    fn spans_are_byte_offsets_after_multibyte_text() {
+        let src = "# ünïcödé comment\nimage: 'nginx:1.25'\n";
+        let doc = parse_single(src).unwrap();
+        assert_eq!(&src[doc.get("image").unwrap().span.bytes()], "'nginx:1.25'");
+    }
+
+    #[test]
+    fn multi_document_streams_and_aliases() {
+        let src = "a: &img nginx\nb: *img\nt: !!str  tagged\n---\nc: [1, 2]\n";
+        let docs = parse_documents(src).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].get("b").unwrap().as_str(), Some("nginx"));
+        // The alias keeps the anchor's span: editing it edits the anchor.
+        assert_eq!(&src[docs[0].get("b").unwrap().span.bytes()], "nginx");
+        assert_eq!(&src[docs[0].get("t").unwrap().span.bytes()], "tagged");
+        assert_eq!(docs[1].get("c").unwrap().as_seq().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn syntax_errors_carry_position() {
+        let err = parse_single("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.line >= 1 && err.column >= 1, "{err}");
+    }
+
+    #[test]
+    fn render_keeps_meaning() {
+        assert_eq!(
+            render_scalar("nginx:1@sha256:ab", Style::Plain).unwrap(),
+            "nginx:1@sha256:ab"
+        );
+        assert!(render_scalar("true", Style::Plain).is_none());
+        assert!(render_scalar("1.5", Style::Plain).is_none());
+        assert_eq!(
+            render_scalar("it's", Style::SingleQuoted).unwrap(),
+            "'it''s'"
+        );
+        assert_eq!(
+            render_scalar("a\"b", Style::DoubleQuoted).unwrap(),
+            "\"a\\\"b\""
+        );
+        for (text, style) in [
+            ("x: y", Style::Plain),
+            ("a\"b\\c", Style::DoubleQuoted),
+            ("it's", Style::SingleQuoted),
+        ] {
+            if let Some(r) = render_scalar(text, style) {
+                let doc = parse_single(&format!("k: {r}\n")).unwrap();
+                assert_eq!(doc.get("k").unwrap().as_str(), Some(text));
+            }
+        }
+    }
+}
