@@ -1,1 +1,138 @@
-//! TODO(lead): cli
+//! Command-line definitions (clap only; `main` turns them into requests).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "revertbot",
+    version,
+    about = "GitOps revert bot: finds the commit that broke a deploy and reverts it with last-known-good images pinned by digest",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Path of the config file.
+    #[arg(
+        long,
+        global = true,
+        default_value = ".revertbot.yaml",
+        env = "REVERTBOT_CONFIG"
+    )]
+    pub config: PathBuf,
+
+    /// The infra repository (a git checkout).
+    #[arg(long, global = true, default_value = ".")]
+    pub repo: PathBuf,
+
+    /// Result format on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// More logging (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a revert would do (culprits, diff, pins); change nothing.
+    Plan(PlanArgs),
+    /// Revert the culprits of an app and publish the revert.
+    Revert(RevertArgs),
+    /// Record a revision as last-known-good for an app, with image digests.
+    Record(RecordArgs),
+    /// Check or describe the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct Revisions {
+    /// Revision the controller deployed (default: the branch tip on the remote).
+    #[arg(long, value_name = "SHA")]
+    pub deployed: Option<String>,
+
+    /// Last-known-good revision (default: the newest ledger record on the
+    /// deployed history).
+    #[arg(long, value_name = "SHA")]
+    pub lkg: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The app, as named in the config.
+    #[arg(long)]
+    pub app: String,
+
+    #[command(flatten)]
+    pub revisions: Revisions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Push the revert to the branch (fast-forward only).
+    Push,
+}
+
+#[derive(Debug, Args)]
+pub struct RevertArgs {
+    #[arg(long)]
+    pub app: String,
+
+    #[command(flatten)]
+    pub revisions: Revisions,
+
+    /// Revert these commits instead of searching (repeatable).
+    #[arg(long = "commit", value_name = "SHA")]
+    pub commits: Vec<String>,
+
+    /// How to publish the revert.
+    #[arg(long, value_enum, default_value_t = Mode::Push)]
+    pub mode: Mode,
+
+    /// Why, for the commit message and the ledger.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[arg(long)]
+    pub app: String,
+
+    /// The healthy revision.
+    #[arg(long, value_name = "SHA")]
+    pub revision: String,
+
+    /// An image it ran, with its digest: NAME:TAG@sha256:HEX (repeatable).
+    #[arg(long = "image", value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file; report every problem with file:line:column.
+    Validate,
+    /// Print the config's JSON Schema (draft 2020-12).
+    Schema,
+}

@@ -1,1 +1,132 @@
-//! Commands.
+//! The imperative shell: one file per command, each sequencing the adapters
+//! (git, manifest, config) around pure decisions and returning a report and
+//! an exit code. Nothing here prints; `main` does.
+
+pub mod config_cmd;
+mod locate;
+pub mod plan;
+pub mod record;
+pub mod revert;
+
+use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
+
+use crate::config::{self, AppConfig, Config, ConfigError};
+use crate::domain::AppName;
+use crate::git::{Credentials, GitError, InfraRepo, Remote};
+use crate::manifest::PinRules;
+use crate::render::RenderError;
+use crate::report::Report;
+
+pub use locate::{LkgChoice, Located, Request};
+
+/// Exit codes (DESIGN.md).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const UNCONFIRMED: u8 = 3;
+    pub const BLOCKED: u8 = 4;
+}
+
+/// What a command produced: a report for stdout and the process exit code.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    pub exit_code: u8,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub config: PathBuf,
+    pub repo: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error("no app named `{name}` in {config} — known apps: {}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") })]
+    UnknownApp {
+        name: String,
+        config: String,
+        known: Vec<String>,
+    },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(transparent)]
+    Git(#[from] GitError),
+
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+impl CommandError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::Config(ConfigError::Invalid { .. })
+            | CommandError::UnknownApp { .. }
+            | CommandError::Usage(_) => exit::USAGE,
+            CommandError::Config(_) | CommandError::Git(_) | CommandError::Render(_) => exit::ERROR,
+        }
+    }
+}
+
+pub type Result<T, E = CommandError> = std::result::Result<T, E>;
+
+/// The infra repo, its remote, and one configured app.
+pub struct Session {
+    pub config: Config,
+    pub app: AppConfig,
+    pub app_name: AppName,
+    pub paths: GlobSet,
+    pub pin_rules: PinRules,
+    pub repo: InfraRepo,
+    pub remote: Remote,
+}
+
+impl Session {
+    pub fn open(globals: &Globals, app: &str) -> Result<Self> {
+        let loaded = config::load(&globals.config)?;
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        let config = loaded.config;
+        let app_config = config
+            .app(app)
+            .cloned()
+            .ok_or_else(|| CommandError::UnknownApp {
+                name: app.to_owned(),
+                config: globals.config.display().to_string(),
+                known: config.apps.iter().map(|a| a.name.clone()).collect(),
+            })?;
+        let repo = InfraRepo::open(&globals.repo)?;
+        let remote = Remote::new(
+            &config.repo.remote,
+            &config.repo.branch,
+            Credentials::from_env(),
+        );
+        Ok(Self {
+            paths: app_config.path_matcher(),
+            pin_rules: pin_rules(&app_config),
+            app_name: AppName(app_config.name.clone()),
+            app: app_config,
+            config,
+            repo,
+            remote,
+        })
+    }
+
+    pub fn repo_root(&self) -> &Path {
+        self.repo.path()
+    }
+}
+
+fn pin_rules(_app: &AppConfig) -> PinRules {
+    PinRules::default()
+}

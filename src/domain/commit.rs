@@ -22,6 +22,12 @@ impl CommitSha {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// From the hex form git itself produced (an `Oid`), which is always
+    /// valid.
+    pub(crate) fn from_git(hex: String) -> Self {
+        Self(hex)
+    }
 }
 
 impl FromStr for CommitSha {

@@ -2,6 +2,8 @@
 
 mod commit;
 pub mod image;
+pub mod ledger;
+pub mod trailers;
 
 pub use commit::{AppName, CommitSha, ParseShaError};
 pub use image::{Digest, ImageRef, ImageRefError};

@@ -1,0 +1,396 @@
+//! `revertbot revert`: build the revert on the current branch tip and push
+//! it fast-forward only; record the incident in the ledger.
+
+use std::time::{Duration, Instant};
+
+use crate::domain::ledger::{IncidentRecord, NoteDoc, RecordedImage, incident_id};
+use crate::domain::trailers::RevertTrailers;
+use crate::domain::{CommitSha, ImageRef};
+use crate::git::GitError;
+use crate::git::remote::PushOutcome;
+use crate::git::revert::{BuiltRevert, RevertSpec, Scope};
+use crate::render::{CommitMessage, CulpritLine, Renderer};
+use crate::report::{Action, AppReport, PinnedImage, Report, SignalReport, Verdict};
+
+use super::locate::{Located, Request, locate};
+use super::{Globals, Outcome, Result, Session, exit};
+
+/// How many times the branch may move under us before we give up.
+const PUSH_ATTEMPTS: u32 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Push,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevertArgs {
+    pub app: String,
+    pub request: Request,
+    pub mode: Mode,
+    pub reason: Option<String>,
+}
+
+/// A revert ready to commit.
+pub(super) struct Prepared {
+    pub built: BuiltRevert,
+    pub message: String,
+    pub incident: String,
+    pub pinned: Vec<RecordedImage>,
+}
+
+pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
+    let session = Session::open(globals, &args.app)?;
+    let span = tracing::info_span!("revert", app = %args.app, incident = tracing::field::Empty, revision = tracing::field::Empty);
+    let _entered = span.enter();
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(300);
+    for attempt in 1..=PUSH_ATTEMPTS {
+        let located = locate(&session, &args.request)?;
+        span.record("revision", located.deployed.as_str());
+        let mut report = base_report(&session, &located);
+        report.signals.push(SignalReport {
+            source: "manual".to_owned(),
+            detail: args
+                .reason
+                .clone()
+                .unwrap_or_else(|| "revert requested by hand".to_owned()),
+        });
+        if let Some(outcome) = nothing_to_do(&session, &located, &mut report, true)? {
+            return Ok(outcome);
+        }
+        let prepared = prepare(&session, &located, args.reason.as_deref())?;
+        span.record("incident", prepared.incident.as_str());
+        fill_plan(&mut report, &prepared);
+        if prepared.built.is_empty() {
+            report.reason =
+                "the revert changes nothing: the app's files already match last-known-good"
+                    .to_owned();
+            return Ok(Outcome {
+                report: Report::single(report),
+                exit_code: exit::OK,
+            });
+        }
+        let commit =
+            session
+                .repo
+                .commit_revert(&located.tip, prepared.built.tree, &prepared.message)?;
+        let refname = format!("refs/heads/{}", session.remote.branch);
+        match session
+            .repo
+            .push_commit(&session.remote, commit.as_str(), &refname)?
+        {
+            PushOutcome::Pushed => {
+                tracing::info!(commit = %commit, "revert pushed");
+                report
+                    .timings_ms
+                    .insert("revert".to_owned(), elapsed_ms(started));
+                let incident = incident_record(
+                    &session,
+                    &located,
+                    &prepared,
+                    &commit,
+                    args.reason.as_deref(),
+                );
+                record_incident(&session, &commit, incident)?;
+                report.action = Action::Pushed;
+                report.revert_commit = Some(commit.to_string());
+                report.reason = format!(
+                    "reverted {} commit(s) and pushed to {}/{}",
+                    located.search.culprits.len(),
+                    session.remote.display(),
+                    session.remote.branch
+                );
+                report
+                    .timings_ms
+                    .insert("total".to_owned(), elapsed_ms(started));
+                return Ok(Outcome {
+                    report: Report::single(report),
+                    exit_code: exit::OK,
+                });
+            }
+            PushOutcome::Refused { message } => {
+                let (now, _) = session.repo.fetch_branch(&session.remote, None)?;
+                if now == located.tip {
+                    return Err(GitError::PushRejected {
+                        refname,
+                        reason: message,
+                    }
+                    .into());
+                }
+                tracing::info!(
+                    attempt,
+                    "the branch moved while pushing; rebuilding the revert on the new tip"
+                );
+                std::thread::sleep(delay);
+                delay = delay.saturating_mul(2);
+            }
+        }
+    }
+    Err(GitError::RemoteKeptMoving {
+        refname: format!("refs/heads/{}", session.remote.branch),
+        attempts: PUSH_ATTEMPTS,
+    }
+    .into())
+}
+
+/// The report fields every revert-shaped command shares.
+pub(super) fn base_report(session: &Session, located: &Located) -> AppReport {
+    let mut report = AppReport::new(session.app_name.as_str());
+    report.verdict = Verdict::Breach;
+    report.deployed_revision = Some(located.deployed.to_string());
+    report.last_known_good = located.lkg.as_ref().map(|l| l.sha().to_string());
+    report.last_known_good_source = located.lkg.as_ref().map(|l| l.source().to_owned());
+    report.culprits = located
+        .search
+        .culprits
+        .iter()
+        .map(|c| c.sha.to_string())
+        .collect();
+    report.culprit_details = located.search.culprits.clone();
+    report.already_reverted = located.search.already_reverted.clone();
+    report.fetched_bytes = Some(located.fetched.received_bytes);
+    report.incident = Some(incident_id(&session.app_name, &located.deployed));
+    report
+}
+
+/// When there is nothing to revert, the outcome saying why. With
+/// `finish_records`, a revert that an earlier run pushed but did not record
+/// gets its ledger note (a plan passes false: it never writes).
+pub(super) fn nothing_to_do(
+    session: &Session,
+    located: &Located,
+    report: &mut AppReport,
+    finish_records: bool,
+) -> Result<Option<Outcome>> {
+    if !located.search.culprits.is_empty() {
+        return Ok(None);
+    }
+    if let Some(done) = located.search.already_reverted.first() {
+        if finish_records {
+            finish_incident(session, &done.by)?;
+        }
+        report.revert_commit = Some(done.by.to_string());
+        report.reason = format!(
+            "already reverted by {} — nothing to do (a repeated trigger or an earlier run did it)",
+            done.by.short()
+        );
+        return Ok(Some(Outcome {
+            report: Report::single(report.clone()),
+            exit_code: exit::OK,
+        }));
+    }
+    if located.lkg.is_none() {
+        report.action = Action::Blocked;
+        report.reason = format!(
+            "no last-known-good is recorded for {} on the history of {} — record one with `revertbot record`, pass --lkg, or name the commits with --commit",
+            session.app_name,
+            located.deployed.short()
+        );
+        return Ok(Some(Outcome {
+            report: Report::single(report.clone()),
+            exit_code: exit::BLOCKED,
+        }));
+    }
+    report.reason = "nothing to revert: no commit between last-known-good and the deployed revision changes the app's paths".to_owned();
+    Ok(Some(Outcome {
+        report: Report::single(report.clone()),
+        exit_code: exit::OK,
+    }))
+}
+
+/// Builds the revert tree and its message.
+pub(super) fn prepare(
+    session: &Session,
+    located: &Located,
+    reason: Option<&str>,
+) -> Result<Prepared> {
+    let pinned: Vec<RecordedImage> = if session.app.images.pin {
+        located
+            .lkg
+            .as_ref()
+            .and_then(|l| l.record())
+            .map(|r| r.images.clone())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let targets: Vec<ImageRef> = pinned
+        .iter()
+        .filter_map(|img| match img.pinned().parse() {
+            Ok(reference) => Some(reference),
+            Err(e) => {
+                tracing::warn!(image = %img.image, error = %e, "skipping an unparseable image in the ledger");
+                None
+            }
+        })
+        .collect();
+    let culprit_shas: Vec<CommitSha> = located
+        .search
+        .culprits
+        .iter()
+        .map(|c| c.sha.clone())
+        .collect();
+    let scope = match session.app.revert.scope {
+        crate::config::Scope::Commits => Scope::Commits,
+        crate::config::Scope::Paths => Scope::Paths,
+    };
+    let built = session.repo.build_revert(&RevertSpec {
+        base: &located.tip,
+        culprits: &culprit_shas,
+        last_known_good: located.lkg.as_ref().map(|l| l.sha()),
+        scope,
+        paths: &session.paths,
+        pins: &targets,
+        pin_rules: &session.pin_rules,
+        allow_outside_paths: false,
+    })?;
+    // Only images actually pinned in a manifest go into the trailers.
+    let applied: Vec<RecordedImage> = pinned
+        .into_iter()
+        .filter(|img| {
+            built
+                .pins
+                .iter()
+                .any(|p| p.digest == img.digest.to_string())
+        })
+        .collect();
+    let incident = incident_id(&session.app_name, &located.deployed);
+    let renderer = Renderer::new(Some(session.repo_root()))?;
+    let message = CommitMessage {
+        app: session.app_name.to_string(),
+        incident: incident.clone(),
+        lkg: located.lkg.as_ref().map(|l| l.sha().to_string()),
+        lkg_short: located.lkg.as_ref().map(|l| l.sha().short().to_owned()),
+        culprits: located
+            .search
+            .culprits
+            .iter()
+            .map(|c| CulpritLine::new(&c.sha, &c.subject))
+            .collect(),
+        pins: applied.iter().map(RecordedImage::pinned).collect(),
+        reason: reason.map(str::to_owned),
+        scope: match scope {
+            Scope::Commits => "commits".to_owned(),
+            Scope::Paths => "paths".to_owned(),
+        },
+        approved_by: None,
+    }
+    .render(&renderer)?;
+    Ok(Prepared {
+        built,
+        message,
+        incident,
+        pinned: applied,
+    })
+}
+
+pub(super) fn fill_plan(report: &mut AppReport, prepared: &Prepared) {
+    report.pinned_images = prepared
+        .pinned
+        .iter()
+        .map(|img| PinnedImage {
+            image: img.image.split('@').next().unwrap_or(&img.image).to_owned(),
+            digest: img.digest.to_string(),
+        })
+        .collect();
+    report.pins = prepared.built.pins.clone();
+    report.pin_mismatches = prepared.built.mismatches.clone();
+    report.files_changed = prepared.built.changes.clone();
+    report.incident = Some(prepared.incident.clone());
+}
+
+fn incident_record(
+    session: &Session,
+    located: &Located,
+    prepared: &Prepared,
+    commit: &CommitSha,
+    reason: Option<&str>,
+) -> IncidentRecord {
+    IncidentRecord {
+        id: prepared.incident.clone(),
+        app: session.app_name.clone(),
+        deployed_revision: located.deployed.clone(),
+        last_known_good: located.lkg.as_ref().map(|l| l.sha().clone()),
+        culprits: located
+            .search
+            .culprits
+            .iter()
+            .map(|c| c.sha.clone())
+            .collect(),
+        revert_commit: commit.clone(),
+        bad_images: prepared
+            .built
+            .pins
+            .iter()
+            .map(|p| p.before.clone())
+            .collect(),
+        pinned_images: prepared.pinned.clone(),
+        reason: reason.unwrap_or("manual revert").to_owned(),
+        opened_at: jiff::Timestamp::now(),
+        approved_by: None,
+    }
+}
+
+fn record_incident(session: &Session, commit: &CommitSha, incident: IncidentRecord) -> Result<()> {
+    let mut doc = NoteDoc::new();
+    doc.incidents.push(incident);
+    session.repo.write_note(&session.remote, commit, &doc)?;
+    Ok(())
+}
+
+/// An earlier run pushed `revert` but may have died before writing its
+/// ledger note: rebuild the incident from the commit's trailers and write it.
+fn finish_incident(session: &Session, revert: &CommitSha) -> Result<()> {
+    let message = session.repo.message(revert)?;
+    let trailers = RevertTrailers::parse(&message);
+    let Some(id) = trailers.incident.clone() else {
+        return Ok(());
+    };
+    let existing = session
+        .repo
+        .read_note(session.repo.upstream_notes(), revert)?;
+    if existing
+        .as_ref()
+        .is_some_and(|doc| doc.incident(&id).is_some())
+    {
+        return Ok(());
+    }
+    tracing::info!(commit = %revert, incident = %id, "finishing the ledger record of an earlier revert");
+    // The trailers do not name the deployed revision; its newest culprit is
+    // the last app change it contained, which is what matters later.
+    let deployed = trailers
+        .reverts
+        .first()
+        .cloned()
+        .unwrap_or_else(|| revert.clone());
+    let pinned_images = trailers
+        .pinned_images
+        .iter()
+        .filter_map(|p| {
+            let (image, digest) = p.rsplit_once('@')?;
+            Some(RecordedImage {
+                image: image.to_owned(),
+                digest: digest.parse().ok()?,
+            })
+        })
+        .collect();
+    let incident = IncidentRecord {
+        id,
+        app: session.app_name.clone(),
+        deployed_revision: deployed,
+        last_known_good: trailers.last_known_good.clone(),
+        culprits: trailers.reverts.clone(),
+        revert_commit: revert.clone(),
+        bad_images: Vec::new(),
+        pinned_images,
+        reason: "recorded from the revert commit's trailers (the run that pushed it stopped before writing the ledger)".to_owned(),
+        opened_at: jiff::Timestamp::now(),
+        approved_by: trailers.approved_by.first().cloned(),
+    };
+    record_incident(session, revert, incident)
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,151 @@
+//! Credentials for the infra remote, network timeouts, and keeping secrets
+//! out of every message.
+
+use std::sync::Once;
+
+use git2::{Cred, CredentialType, RemoteCallbacks};
+use secrecy::{ExposeSecret, SecretString};
+
+/// How libgit2 may authenticate. The token is only ever handed to libgit2;
+/// it never reaches a log line, error or report.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// libgit2 calls the credentials callback again after each refusal; stop
+/// after this many so a wrong token fails fast instead of looping.
+const MAX_CREDENTIAL_ATTEMPTS: u32 = 3;
+
+impl Credentials {
+    /// From the environment: `GITHUB_TOKEN` (as GitHub Actions provides it)
+    /// for HTTPS, the SSH agent for SSH remotes.
+    pub fn from_env() -> Self {
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| SecretString::from(t.trim().to_owned()));
+        Self { token }
+    }
+
+    pub fn with_token(token: impl Into<String>) -> Self {
+        Self {
+            token: Some(SecretString::from(token.into())),
+        }
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Callbacks with a bounded credentials callback. `attempts` lets the
+    /// caller tell "refused credentials" from other failures.
+    pub(crate) fn callbacks<'a>(
+        &'a self,
+        attempts: &'a std::cell::Cell<u32>,
+    ) -> RemoteCallbacks<'a> {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(move |_url, username, allowed| {
+            let n = attempts.get() + 1;
+            attempts.set(n);
+            if n > MAX_CREDENTIAL_ATTEMPTS {
+                return Err(git2::Error::from_str("credentials refused"));
+            }
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                if let Some(token) = &self.token {
+                    return Cred::userpass_plaintext("x-access-token", token.expose_secret());
+                }
+                return Err(git2::Error::from_str(
+                    "the remote asked for credentials and GITHUB_TOKEN is not set",
+                ));
+            }
+            if allowed.contains(CredentialType::SSH_KEY) {
+                return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+            }
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(username.unwrap_or("git"));
+            }
+            Cred::default()
+        });
+        callbacks
+    }
+}
+
+/// Connect and I/O timeouts for every libgit2 transport, so an unreachable
+/// remote fails in seconds instead of hanging a scheduled run.
+pub(crate) fn init_timeouts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: these set process-global libgit2 options. `Once` makes the
+        // call happen exactly once, before this process starts any git
+        // network operation (every InfraRepo is opened through here first).
+        #[allow(unsafe_code)]
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(10_000);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(60_000);
+        }
+    });
+}
+
+/// A URL with any userinfo (`https://user:token@host`) removed, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{}://[redacted]@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Replaces every occurrence of the token in a message from libgit2 or a
+/// server, in case one echoed it back.
+pub(crate) fn scrub(message: &str, credentials: &Credentials) -> String {
+    let mut out = message.to_owned();
+    if let Some(token) = &credentials.token {
+        let secret = token.expose_secret();
+        if !secret.is_empty() {
+            out = out.replace(secret, "[redacted]");
+        }
+    }
+    // Also any URL with userinfo.
+    out.split(' ').map(redact_url).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_userinfo() {
+        assert_eq!(
+            redact_url("https://x-access-token:ghs_abc@github.com/acme/infra.git"),
+            "https://[redacted]@github.com/acme/infra.git"
+        );
+        assert_eq!(
+            redact_url("https://github.com/a/b"),
+            "https://github.com/a/b"
+        );
+        assert_eq!(
+            redact_url("git@github.com:a/b.git"),
+            "git@github.com:a/b.git"
+        );
+    }
+
+    #[test]
+    fn tokens_are_scrubbed_and_never_debug_printed() {
+        let c = Credentials::with_token("s3cr3t-token");
+        assert_eq!(scrub("bad s3cr3t-token here", &c), "bad [redacted] here");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

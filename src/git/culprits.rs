@@ -1,0 +1,232 @@
+//! Which commits broke the app: those reachable from the deployed revision
+//! and not from the last-known-good one that change a file under the app's
+//! paths. Merges count by their first-parent diff (what the merge brought to
+//! the deployed branch). A rename counts on both sides, so moving a file into
+//! or out of the app makes the commit a culprit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use git2::{Diff, DiffOptions, Oid, Sort};
+use globset::GlobSet;
+use serde::Serialize;
+
+use super::{GitError, InfraRepo, Result, to_oid, to_sha};
+use crate::domain::CommitSha;
+use crate::domain::trailers::RevertTrailers;
+
+/// A commit to revert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Culprit {
+    pub sha: CommitSha,
+    pub subject: String,
+    pub author: String,
+    /// Files under the app's paths that it changed (old and new names).
+    pub files: Vec<String>,
+    pub is_merge: bool,
+}
+
+/// A culprit an earlier revertbot revert already undid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlreadyReverted {
+    pub culprit: CommitSha,
+    pub by: CommitSha,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CulpritSearch {
+    /// Newest first: the order in which they are reverted.
+    pub culprits: Vec<Culprit>,
+    /// Culprits that a revertbot revert (between LKG and the branch tip)
+    /// already undid; they are not reverted again.
+    pub already_reverted: Vec<AlreadyReverted>,
+    /// revertbot's own reverts found in the range; never culprits themselves.
+    pub own_reverts: Vec<CommitSha>,
+}
+
+impl InfraRepo {
+    /// Finds the culprits between `lkg` and `deployed` for an app whose files
+    /// match `paths`. `tip` is the current branch tip (at or after
+    /// `deployed`): reverts that landed after the deploy are honoured.
+    pub fn find_culprits(
+        &self,
+        deployed: &CommitSha,
+        lkg: &CommitSha,
+        tip: &CommitSha,
+        paths: &GlobSet,
+    ) -> Result<CulpritSearch> {
+        self.find_commit(deployed)?;
+        self.find_commit(lkg)?;
+        if !self.is_ancestor(lkg, deployed)? {
+            return Err(GitError::NotAncestor {
+                lkg: lkg.clone(),
+                deployed: deployed.clone(),
+            });
+        }
+        // Commits after the deploy are only searched for revertbot reverts.
+        let reverted_later = if self.is_ancestor(deployed, tip)? {
+            self.own_reverts_in(deployed, tip)?
+        } else {
+            BTreeMap::new()
+        };
+
+        let mut search = CulpritSearch::default();
+        let mut reverted_by: BTreeMap<CommitSha, CommitSha> = reverted_later;
+        let mut candidates = Vec::new();
+        for oid in self.first_parent_range(deployed, lkg)? {
+            let commit = self
+                .raw()
+                .find_commit(oid)
+                .map_err(GitError::git(format!("reading commit {oid}")))?;
+            let trailers = RevertTrailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+            let files = self.app_files_changed(&commit, paths)?;
+            if trailers.is_revertbot_revert() {
+                let sha = to_sha(oid);
+                for reverted in trailers.reverts {
+                    reverted_by.entry(reverted).or_insert_with(|| sha.clone());
+                }
+                search.own_reverts.push(sha);
+                continue;
+            }
+            if files.is_empty() {
+                continue;
+            }
+            candidates.push(Culprit {
+                sha: to_sha(oid),
+                subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                    .into_owned(),
+                author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+                files,
+                is_merge: commit.parent_count() > 1,
+            });
+        }
+        for culprit in candidates {
+            match reverted_by.get(&culprit.sha) {
+                Some(by) => search.already_reverted.push(AlreadyReverted {
+                    culprit: culprit.sha.clone(),
+                    by: by.clone(),
+                }),
+                None => search.culprits.push(culprit),
+            }
+        }
+        Ok(search)
+    }
+
+    /// Culprits a revertbot revert in `(from, to]` (first parent) undid, with
+    /// the revert that did it.
+    pub fn own_reverts_between(
+        &self,
+        from: &CommitSha,
+        to: &CommitSha,
+    ) -> Result<BTreeMap<CommitSha, CommitSha>> {
+        self.own_reverts_in(from, to)
+    }
+
+    /// `wanted` commits in first-parent order from `head` (newest first);
+    /// commits not on that chain are left out.
+    pub fn first_parent_order(
+        &self,
+        head: &CommitSha,
+        wanted: &[CommitSha],
+    ) -> Result<Vec<CommitSha>> {
+        let mut found = Vec::new();
+        let mut current = Some(self.find_commit(head)?);
+        while let Some(commit) = current {
+            if found.len() == wanted.len() {
+                break;
+            }
+            let sha = to_sha(commit.id());
+            if wanted.contains(&sha) {
+                found.push(sha);
+            }
+            current = commit.parent(0).ok();
+        }
+        Ok(found)
+    }
+
+    /// A commit as a culprit of an app (`--commit`).
+    pub fn describe_culprit(&self, sha: &CommitSha, paths: &GlobSet) -> Result<Culprit> {
+        let commit = self.find_commit(sha)?;
+        Ok(Culprit {
+            sha: sha.clone(),
+            subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                .into_owned(),
+            author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+            files: self.app_files_changed(&commit, paths)?,
+            is_merge: commit.parent_count() > 1,
+        })
+    }
+
+    fn own_reverts_in(
+        &self,
+        from: &CommitSha,
+        to: &CommitSha,
+    ) -> Result<BTreeMap<CommitSha, CommitSha>> {
+        let mut out = BTreeMap::new();
+        for oid in self.first_parent_range(to, from)? {
+            let commit = self
+                .raw()
+                .find_commit(oid)
+                .map_err(GitError::git(format!("reading commit {oid}")))?;
+            let trailers = RevertTrailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+            if trailers.is_revertbot_revert() {
+                for reverted in trailers.reverts {
+                    out.entry(reverted).or_insert_with(|| to_sha(oid));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits on the first-parent chain from `head` back to (excluding)
+    /// `stop` and its ancestors, newest first.
+    pub(crate) fn first_parent_range(
+        &self,
+        head: &CommitSha,
+        stop: &CommitSha,
+    ) -> Result<Vec<Oid>> {
+        let doing = || format!("walking history from {head} back to {stop}");
+        let mut walk = self.raw().revwalk().map_err(GitError::git(doing()))?;
+        walk.set_sorting(Sort::TOPOLOGICAL)
+            .map_err(GitError::git(doing()))?;
+        walk.simplify_first_parent()
+            .map_err(GitError::git(doing()))?;
+        walk.push(to_oid(head)).map_err(GitError::git(doing()))?;
+        walk.hide(to_oid(stop)).map_err(GitError::git(doing()))?;
+        walk.collect::<Result<Vec<_>, _>>()
+            .map_err(GitError::git(doing()))
+    }
+
+    /// The app files a commit changed relative to its first parent (or to
+    /// nothing, for a root commit), with both names of a rename.
+    fn app_files_changed(&self, commit: &git2::Commit<'_>, paths: &GlobSet) -> Result<Vec<String>> {
+        let diff = self.first_parent_diff(commit)?;
+        let mut files = BTreeSet::new();
+        for delta in diff.deltas() {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(path) = file.path_bytes() {
+                    let path = String::from_utf8_lossy(path);
+                    if paths.is_match(path.as_ref()) {
+                        files.insert(path.into_owned());
+                    }
+                }
+            }
+        }
+        Ok(files.into_iter().collect())
+    }
+
+    pub(crate) fn first_parent_diff(&self, commit: &git2::Commit<'_>) -> Result<Diff<'_>> {
+        let doing = || format!("diffing commit {}", commit.id());
+        let tree = commit.tree().map_err(GitError::git(doing()))?;
+        let parent_tree = match commit.parent(0) {
+            Ok(parent) => Some(parent.tree().map_err(GitError::git(doing()))?),
+            Err(_) => None,
+        };
+        let mut options = DiffOptions::new();
+        // Renames need no detection: a rename is a delete plus an add, and
+        // both names are checked against the app's paths.
+        options.ignore_submodules(true);
+        self.raw()
+            .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut options))
+            .map_err(GitError::git(doing()))
+    }
+}

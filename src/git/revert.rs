@@ -1,0 +1,384 @@
+//! Building the revert: a tree on top of the branch tip that undoes the
+//! culprits (or restores the app's paths to last-known-good), with the LKG
+//! images pinned by digest, and the commit that records it.
+//!
+//! Everything happens in memory and in the object database: no ref, index or
+//! work tree is touched until the caller pushes the finished commit. A
+//! conflict therefore leaves nothing behind.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use git2::{Index, IndexEntry, Oid, Signature, Tree};
+use globset::GlobSet;
+use serde::Serialize;
+
+use super::{GitError, InfraRepo, Result, to_sha};
+use crate::domain::{CommitSha, ImageRef};
+use crate::manifest::{self, PinRules};
+
+/// How the revert undoes the damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// `git revert` each culprit, newest first (merges against mainline 1).
+    Commits,
+    /// Restore every file under the app's paths to its LKG content.
+    Paths,
+}
+
+pub struct RevertSpec<'a> {
+    /// Branch tip the revert is built on.
+    pub base: &'a CommitSha,
+    /// Newest first.
+    pub culprits: &'a [CommitSha],
+    pub last_known_good: Option<&'a CommitSha>,
+    pub scope: Scope,
+    pub paths: &'a GlobSet,
+    /// LKG images, each with its digest.
+    pub pins: &'a [ImageRef],
+    pub pin_rules: &'a PinRules,
+    /// Allow the revert to change files outside `paths`.
+    pub allow_outside_paths: bool,
+}
+
+/// One digest pin applied to a manifest line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedPin {
+    pub file: String,
+    pub line: usize,
+    pub before: String,
+    pub after: String,
+    pub digest: String,
+}
+
+/// An image the LKG record names but that a manifest references with
+/// another tag: left alone, reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinMismatch {
+    pub file: String,
+    pub line: usize,
+    pub found: String,
+    pub recorded: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub status: char,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuiltRevert {
+    pub tree: Oid,
+    pub changes: Vec<FileChange>,
+    pub pins: Vec<AppliedPin>,
+    pub mismatches: Vec<PinMismatch>,
+    /// Manifests that were not scanned for images, with the reason.
+    pub unscanned: Vec<(String, String)>,
+}
+
+impl BuiltRevert {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+impl InfraRepo {
+    pub fn build_revert(&self, spec: &RevertSpec<'_>) -> Result<BuiltRevert> {
+        let base = self.find_commit(spec.base)?;
+        let base_tree = base
+            .tree()
+            .map_err(GitError::git(format!("reading the tree of {}", spec.base)))?;
+        let reverted = match spec.scope {
+            Scope::Commits => self.revert_commits(&base_tree, spec.culprits)?,
+            Scope::Paths => {
+                let lkg = spec.last_known_good.ok_or_else(|| GitError::RevisionNotFound {
+                    rev: "last-known-good".to_owned(),
+                    hint: "`scope: paths` restores the app's files to the last-known-good revision, so one must be known (record it, or pass --lkg)".to_owned(),
+                })?;
+                self.restore_paths(&base_tree, lkg, spec.paths)?
+            }
+        };
+        let mut index = Index::new().map_err(GitError::git("creating an in-memory index"))?;
+        let reverted_tree = self
+            .raw()
+            .find_tree(reverted)
+            .map_err(GitError::git("reading the reverted tree"))?;
+        index
+            .read_tree(&reverted_tree)
+            .map_err(GitError::git("loading the reverted tree"))?;
+        let pinned = self.pin_images(&mut index, spec)?;
+        let tree = index
+            .write_tree_to(self.raw())
+            .map_err(GitError::git("writing the revert tree"))?;
+        let changes = self.tree_changes(&base_tree, tree)?;
+        if !spec.allow_outside_paths {
+            let outside: Vec<String> = changes
+                .iter()
+                .filter(|c| !spec.paths.is_match(&c.path))
+                .map(|c| c.path.clone())
+                .collect();
+            if !outside.is_empty() {
+                return Err(GitError::OutsidePaths { files: outside });
+            }
+        }
+        Ok(BuiltRevert {
+            tree,
+            changes,
+            pins: pinned.0,
+            mismatches: pinned.1,
+            unscanned: pinned.2,
+        })
+    }
+
+    /// git revert semantics, applied to trees: for each culprit C (newest
+    /// first) merge (ancestor C, ours current, theirs C's first parent).
+    fn revert_commits(&self, base_tree: &Tree<'_>, culprits: &[CommitSha]) -> Result<Oid> {
+        let mut current = base_tree.id();
+        for sha in culprits {
+            let commit = self.find_commit(sha)?;
+            let doing = || format!("reverting {sha}");
+            let culprit_tree = commit.tree().map_err(GitError::git(doing()))?;
+            let mainline_tree = match commit.parent(0) {
+                Ok(parent) => parent.tree().map_err(GitError::git(doing()))?,
+                Err(_) => self.empty_tree()?,
+            };
+            let ours = self
+                .raw()
+                .find_tree(current)
+                .map_err(GitError::git(doing()))?;
+            let mut merged = self
+                .raw()
+                .merge_trees(&culprit_tree, &ours, &mainline_tree, None)
+                .map_err(GitError::git(doing()))?;
+            if merged.has_conflicts() {
+                let mut files = BTreeSet::new();
+                let conflicts = merged.conflicts().map_err(GitError::git(doing()))?;
+                for conflict in conflicts.flatten() {
+                    for entry in [conflict.ancestor, conflict.our, conflict.their]
+                        .into_iter()
+                        .flatten()
+                    {
+                        files.insert(String::from_utf8_lossy(&entry.path).into_owned());
+                    }
+                }
+                return Err(GitError::Conflict {
+                    commit: sha.clone(),
+                    files: files.into_iter().collect(),
+                });
+            }
+            current = merged
+                .write_tree_to(self.raw())
+                .map_err(GitError::git(doing()))?;
+        }
+        Ok(current)
+    }
+
+    /// The base tree with every path matching `paths` replaced by its LKG
+    /// version (files the LKG did not have are removed).
+    fn restore_paths(&self, base_tree: &Tree<'_>, lkg: &CommitSha, paths: &GlobSet) -> Result<Oid> {
+        let doing = || format!("restoring the app's paths to {lkg}");
+        let lkg_tree = self
+            .find_commit(lkg)?
+            .tree()
+            .map_err(GitError::git(doing()))?;
+        let mut index = Index::new().map_err(GitError::git(doing()))?;
+        index.read_tree(base_tree).map_err(GitError::git(doing()))?;
+        let app_entries: Vec<Vec<u8>> = index
+            .iter()
+            .filter(|e| paths.is_match(String::from_utf8_lossy(&e.path).as_ref()))
+            .map(|e| e.path)
+            .collect();
+        for path in app_entries {
+            let path = String::from_utf8_lossy(&path).into_owned();
+            index
+                .remove_path(Path::new(&path))
+                .map_err(GitError::git(doing()))?;
+        }
+        let mut lkg_index = Index::new().map_err(GitError::git(doing()))?;
+        lkg_index
+            .read_tree(&lkg_tree)
+            .map_err(GitError::git(doing()))?;
+        for entry in lkg_index.iter() {
+            if paths.is_match(String::from_utf8_lossy(&entry.path).as_ref()) {
+                index.add(&entry).map_err(GitError::git(doing()))?;
+            }
+        }
+        index
+            .write_tree_to(self.raw())
+            .map_err(GitError::git(doing()))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn pin_images(
+        &self,
+        index: &mut Index,
+        spec: &RevertSpec<'_>,
+    ) -> Result<(Vec<AppliedPin>, Vec<PinMismatch>, Vec<(String, String)>)> {
+        let mut pins = Vec::new();
+        let mut mismatches = Vec::new();
+        let mut unscanned = Vec::new();
+        if spec.pins.is_empty() {
+            return Ok((pins, mismatches, unscanned));
+        }
+        let manifests: Vec<IndexEntry> = index
+            .iter()
+            .filter(|e| {
+                let path = String::from_utf8_lossy(&e.path);
+                is_yaml(&path) && spec.paths.is_match(path.as_ref())
+            })
+            .collect();
+        for mut entry in manifests {
+            let path = String::from_utf8_lossy(&entry.path).into_owned();
+            let blob = self
+                .raw()
+                .find_blob(entry.id)
+                .map_err(GitError::git(format!("reading {path}")))?;
+            let Ok(content) = std::str::from_utf8(blob.content()) else {
+                unscanned.push((path, "not UTF-8 text".to_owned()));
+                continue;
+            };
+            let outcome = manifest::pin(&path, content, spec.pin_rules, spec.pins)?;
+            mismatches.extend(outcome.mismatched.into_iter().map(|m| PinMismatch {
+                file: path.clone(),
+                line: m.line,
+                found: m.found,
+                recorded: m.recorded,
+            }));
+            if outcome.content == content {
+                continue;
+            }
+            pins.extend(outcome.pinned.into_iter().map(|p| AppliedPin {
+                file: path.clone(),
+                line: p.line,
+                before: p.before,
+                after: p.after,
+                digest: p.digest.to_string(),
+            }));
+            entry.file_size = u32::try_from(outcome.content.len()).unwrap_or(u32::MAX);
+            index
+                .add_frombuffer(&entry, outcome.content.as_bytes())
+                .map_err(GitError::git(format!("writing pinned {path}")))?;
+        }
+        Ok((pins, mismatches, unscanned))
+    }
+
+    fn tree_changes(&self, from: &Tree<'_>, to: Oid) -> Result<Vec<FileChange>> {
+        let to = self
+            .raw()
+            .find_tree(to)
+            .map_err(GitError::git("reading the revert tree"))?;
+        let diff = self
+            .raw()
+            .diff_tree_to_tree(Some(from), Some(&to), None)
+            .map_err(GitError::git("diffing the revert"))?;
+        let mut changes = Vec::new();
+        for delta in diff.deltas() {
+            let status = match delta.status() {
+                git2::Delta::Added => 'A',
+                git2::Delta::Deleted => 'D',
+                _ => 'M',
+            };
+            let file = if status == 'D' {
+                delta.old_file()
+            } else {
+                delta.new_file()
+            };
+            if let Some(path) = file.path_bytes() {
+                changes.push(FileChange {
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    status,
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Unified diff of `tree` against `base`'s tree, for `plan`.
+    pub fn patch_text(&self, base: &CommitSha, tree: Oid) -> Result<String> {
+        let doing = "rendering the revert diff";
+        let from = self
+            .find_commit(base)?
+            .tree()
+            .map_err(GitError::git(doing))?;
+        let to = self.raw().find_tree(tree).map_err(GitError::git(doing))?;
+        let diff = self
+            .raw()
+            .diff_tree_to_tree(Some(&from), Some(&to), None)
+            .map_err(GitError::git(doing))?;
+        let mut text = String::new();
+        diff.print(git2::DiffFormat::Patch, |_delta, _hunk, line| {
+            match line.origin() {
+                '+' | '-' | ' ' => text.push(line.origin()),
+                _ => {}
+            }
+            text.push_str(&String::from_utf8_lossy(line.content()));
+            true
+        })
+        .map_err(GitError::git(doing))?;
+        Ok(text)
+    }
+
+    /// Writes the revert commit object with `base` as its only parent. No
+    /// ref moves: publishing is the push.
+    pub fn commit_revert(&self, base: &CommitSha, tree: Oid, message: &str) -> Result<CommitSha> {
+        let doing = "creating the revert commit";
+        let parent = self.find_commit(base)?;
+        let tree = self.raw().find_tree(tree).map_err(GitError::git(doing))?;
+        let signature = self.signature()?;
+        let oid = self
+            .raw()
+            .commit(None, &signature, &signature, message, &tree, &[&parent])
+            .map_err(GitError::git(doing))?;
+        Ok(to_sha(oid))
+    }
+
+    /// revertbot's identity: the repo's configured user if any, otherwise a
+    /// fixed bot identity.
+    pub(crate) fn signature(&self) -> Result<Signature<'static>> {
+        if let Ok(sig) = self.raw().signature() {
+            return Ok(sig.to_owned());
+        }
+        Signature::now("revertbot", "revertbot@users.noreply.github.com")
+            .map_err(GitError::git("creating the commit signature"))
+    }
+
+    fn empty_tree(&self) -> Result<Tree<'_>> {
+        let oid = self
+            .raw()
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .map_err(GitError::git("writing the empty tree"))?;
+        self.raw()
+            .find_tree(oid)
+            .map_err(GitError::git("reading the empty tree"))
+    }
+
+    /// Files (under `paths`) of a commit's tree, for `record` and `plan`.
+    pub fn app_files(&self, rev: &CommitSha, paths: &GlobSet) -> Result<Vec<String>> {
+        let tree = self
+            .find_commit(rev)?
+            .tree()
+            .map_err(GitError::git(format!("reading the tree of {rev}")))?;
+        let mut index = Index::new().map_err(GitError::git("creating an in-memory index"))?;
+        index
+            .read_tree(&tree)
+            .map_err(GitError::git(format!("reading the tree of {rev}")))?;
+        Ok(index
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .filter(|p| paths.is_match(p))
+            .collect())
+    }
+
+    /// The first-parent commit of a revert, i.e. what it was built on.
+    pub fn parent_of(&self, sha: &CommitSha) -> Result<Option<CommitSha>> {
+        let commit = self.find_commit(sha)?;
+        Ok(commit.parent_id(0).ok().map(to_sha))
+    }
+}
+fn is_yaml(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.ends_with(".yaml") || lower.ends_with(".yml")
+}
