@@ -37,6 +37,24 @@ type Hook = Box<dyn FnOnce() + Send>;
 /// One served request: `(method, target including query, status)`.
 pub type RequestRecord = (String, String, u16);
 
+/// More about one served request, for tests of the transport itself.
+#[derive(Clone, Debug)]
+pub struct RequestDetail {
+    pub method: String,
+    pub target: String,
+    pub status: u16,
+    /// The request body came with `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+    /// Request body bytes after de-chunking (still gzip if it was).
+    pub body_len: usize,
+    /// `Content-Encoding` of the request body, if any.
+    pub content_encoding: Option<String>,
+    /// `Git-Protocol` header, e.g. `version=2` from the git CLI.
+    pub git_protocol: Option<String>,
+    /// Username of valid credentials, if the request was authenticated.
+    pub user: Option<String>,
+}
+
 pub struct GitHost {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -58,7 +76,7 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    log: Vec<RequestRecord>,
+    log: Vec<RequestDetail>,
     unauthorized: usize,
     upload_pack_bytes: HashMap<String, u64>,
     receive_pack_hooks: HashMap<String, Hook>,
@@ -204,6 +222,16 @@ impl GitHost {
 
     /// Every request answered so far: `(method, target, status)`.
     pub fn requests(&self) -> Vec<RequestRecord> {
+        let state = self.state();
+        let records = state
+            .log
+            .iter()
+            .map(|r| (r.method.clone(), r.target.clone(), r.status));
+        records.collect()
+    }
+
+    /// Every request answered so far, with transport details.
+    pub fn request_details(&self) -> Vec<RequestDetail> {
         self.state().log.clone()
     }
 
@@ -361,13 +389,21 @@ fn serve_connection(shared: &Shared, stream: TcpStream) {
                 return;
             }
         };
-        let response = handle(shared, &request);
+        let (response, user) = handle(shared, &request);
         let keep_alive = request.keep_alive && !shared.stopping.load(Ordering::SeqCst);
-        shared.state().log.push((
-            request.method.clone(),
-            request.target.clone(),
-            response.status,
-        ));
+        let chunked = request
+            .header("transfer-encoding")
+            .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+        shared.state().log.push(RequestDetail {
+            method: request.method.clone(),
+            target: request.target.clone(),
+            status: response.status,
+            chunked,
+            body_len: request.body.len(),
+            content_encoding: request.header("content-encoding").map(str::to_owned),
+            git_protocol: request.header("git-protocol").map(str::to_owned),
+            user,
+        });
         if response.write_to(&mut writer, keep_alive).is_err() || !keep_alive {
             return;
         }
@@ -386,7 +422,8 @@ fn is_disconnect(e: &io::Error) -> bool {
     )
 }
 
-fn handle(shared: &Shared, request: &Request) -> Response {
+/// Answers one request; also returns the authenticated username, if any.
+fn handle(shared: &Shared, request: &Request) -> (Response, Option<String>) {
     let (failure, delay) = {
         let mut state = shared.state();
         let failure = match &mut state.failures {
@@ -406,7 +443,7 @@ fn handle(shared: &Shared, request: &Request) -> Response {
         thread::sleep(delay);
     }
     if let Some(status) = failure {
-        return Response::text(status, "githost: injected failure\n");
+        return (Response::text(status, "githost: injected failure\n"), None);
     }
 
     let user = request
@@ -416,10 +453,15 @@ fn handle(shared: &Shared, request: &Request) -> Response {
         .map(|(user, _)| user);
     let Some(user) = user else {
         shared.state().unauthorized += 1;
-        return Response::text(401, "githost: authentication required\n")
+        let response = Response::text(401, "githost: authentication required\n")
             .with_header("WWW-Authenticate", "Basic realm=\"git\"");
+        return (response, None);
     };
+    let response = serve_authenticated(shared, request, &user);
+    (response, Some(user))
+}
 
+fn serve_authenticated(shared: &Shared, request: &Request, user: &str) -> Response {
     let Some(path) = percent_decode(request.path()) else {
         return Response::text(400, "githost: bad percent-encoding in path\n");
     };
@@ -433,25 +475,25 @@ fn handle(shared: &Shared, request: &Request) -> Response {
         .map(|repo| repo.trim_start_matches('/'));
 
     if let Some(repo) = receive_pack_repo {
+        // Take the hook in its own statement: the state lock must be
+        // released before the hook runs (it usually pushes to this host).
         let hook = shared.state().receive_pack_hooks.remove(repo);
-        if let Some(hook) = hook {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(hook)) {
-                let message = panic_message(&*panic);
-                let problem =
-                    format!("before_next_receive_pack hook for {repo} panicked: {message}");
-                eprintln!("GitHost: {problem}");
-                shared.state().problems.push(problem);
-                return Response::text(500, "githost: receive-pack hook panicked\n");
-            }
+        if let Some(hook) = hook
+            && let Err(panic) = catch_unwind(AssertUnwindSafe(hook))
+        {
+            let message = panic_message(&*panic);
+            let problem = format!("before_next_receive_pack hook for {repo} panicked: {message}");
+            eprintln!("GitHost: {problem}");
+            shared.state().problems.push(problem);
+            return Response::text(500, "githost: receive-pack hook panicked\n");
         }
     }
 
-    let response = run_backend(shared, request, &path, &user);
-    if let Some(repo) = upload_pack_repo {
-        if response.status == 200 {
-            *shared.state().upload_pack_bytes.entry(repo).or_default() +=
-                response.body.len() as u64;
-        }
+    let response = run_backend(shared, request, &path, user);
+    if let Some(repo) = upload_pack_repo
+        && response.status == 200
+    {
+        *shared.state().upload_pack_bytes.entry(repo).or_default() += response.body.len() as u64;
     }
     response
 }
