@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use git2::Repository;
 use support::git2_client::{self, MAX_CREDENTIAL_ATTEMPTS};
-use support::http::{basic_credentials, read_request};
+use support::http::{base64_encode, basic_auth_header, basic_credentials, read_request};
 use support::{GitHost, WorkRepo};
 
 const REPO: &str = "infra.git";
@@ -214,7 +214,7 @@ fn every_request_needs_basic_auth_with_the_token() {
         &host,
         &format!(
             "GET /infra.git/info/refs?service=git-upload-pack HTTP/1.1\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
-            base64(&format!(":{}", host.token()))
+            base64_encode(format!(":{}", host.token()).as_bytes())
         ),
     );
     assert!(empty_user.starts_with("HTTP/1.1 401 "), "{empty_user}");
@@ -223,7 +223,7 @@ fn every_request_needs_basic_auth_with_the_token() {
         &host,
         &format!(
             "GET /infra.git/info/refs?service=git-upload-pack HTTP/1.1\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
-            base64(&format!("someone:{}", host.token()))
+            base64_encode(format!("someone:{}", host.token()).as_bytes())
         ),
     );
     assert!(any_user.starts_with("HTTP/1.1 200 "), "{any_user}");
@@ -295,23 +295,6 @@ fn libgit2_alone_gives_up_on_an_uncapped_callback() {
     assert!(calls.get() > MAX_CREDENTIAL_ATTEMPTS, "{err}");
 }
 
-fn base64(input: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.as_bytes().chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn http_parsing_handles_chunks_trailers_and_basic_auth() {
     let raw = b"POST /r.git/git-receive-pack HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n\
@@ -321,12 +304,20 @@ fn http_parsing_handles_chunks_trailers_and_basic_auth() {
     assert_eq!(request.body, b"abcdefg");
     assert!(request.keep_alive);
     assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
-    let header = format!("Basic {}", base64("x-access-token:s3cret"));
+    let header = basic_auth_header("x-access-token", "s3cret");
+    assert_eq!(header, "Basic eC1hY2Nlc3MtdG9rZW46czNjcmV0");
     assert_eq!(
         basic_credentials(&header),
         Some(("x-access-token".into(), "s3cret".into()))
     );
     assert_eq!(basic_credentials("Bearer abc"), None);
+}
+
+#[test]
+fn support_types_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GitHost>();
+    send_sync::<WorkRepo>();
 }
 
 #[test]
@@ -592,4 +583,25 @@ fn panicking_receive_pack_hook_fails_the_test() {
     let work = WorkRepo::clone_from(&host, REPO);
     work.commit_allow_empty("Anything");
     assert!(work.try_push(&["HEAD:main"]).is_err(), "push gets a 500");
+}
+
+#[test]
+fn gzip_negotiation_bodies_pass_through_to_http_backend() {
+    let (host, first) = host_with_seed();
+    // Many local commits the server does not have: the CLI's "have" lines
+    // exceed 1 KiB and it gzips the upload-pack request body.
+    let local = WorkRepo::init();
+    for i in 0..80 {
+        local.commit_allow_empty(&format!("Local {i}"));
+    }
+    local.set_origin(&host, REPO);
+    local.fetch();
+    assert_eq!(local.rev_parse("origin/main"), first);
+    let gzipped: Vec<_> = host
+        .request_details()
+        .into_iter()
+        .filter(|r| r.content_encoding.as_deref() == Some("gzip"))
+        .collect();
+    assert!(!gzipped.is_empty(), "{:#?}", host.request_details());
+    assert!(gzipped.iter().all(|r| r.status == 200), "{gzipped:#?}");
 }

@@ -59,7 +59,8 @@ pub struct GitHost {
     shared: Arc<Shared>,
     addr: SocketAddr,
     /// Disconnects once the accept thread and every connection thread ended.
-    threads_done: Receiver<()>,
+    /// (In a mutex only so that `GitHost` is `Sync`.)
+    threads_done: Mutex<Receiver<()>>,
     /// Holds `repos/` (the project root) and `home/`; removed last.
     _dir: TempDir,
 }
@@ -133,7 +134,7 @@ impl GitHost {
         GitHost {
             shared,
             addr,
-            threads_done,
+            threads_done: Mutex::new(threads_done),
             _dir: dir,
         }
     }
@@ -302,9 +303,10 @@ impl Drop for GitHost {
             let _ = stream.shutdown(Shutdown::Both);
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let threads_done = self.threads_done.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.threads_done.recv_timeout(left) {
+            match threads_done.recv_timeout(left) {
                 Ok(()) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -344,7 +346,12 @@ fn random_token() -> String {
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, done: &Sender<()>) {
     for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
+        let Ok(stream) = stream else {
+            if shared.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            continue;
+        };
         let mut state = shared.state();
         if shared.stopping.load(Ordering::SeqCst) {
             break;

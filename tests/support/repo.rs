@@ -2,11 +2,11 @@
 //! deterministic environment (fixed identity, fixed clock, no user or system
 //! config), so commit SHAs are the same on every run.
 
-use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tempfile::TempDir;
 
@@ -89,7 +89,7 @@ fn text(stdout: Vec<u8>) -> String {
 /// `HOME` for its git commands is a sibling directory, outside the work tree.
 pub struct WorkRepo {
     dir: TempDir,
-    clock: Cell<i64>,
+    clock: AtomicI64,
 }
 
 impl WorkRepo {
@@ -110,7 +110,7 @@ impl WorkRepo {
             .ok()
             .and_then(|t| t.parse::<i64>().ok());
         if let Some(last) = last {
-            repo.clock.set(last.max(BASE_EPOCH));
+            repo.clock.store(last.max(BASE_EPOCH), Ordering::Relaxed);
         }
         repo
     }
@@ -124,7 +124,7 @@ impl WorkRepo {
         fs::create_dir(dir.path().join("home")).expect("create HOME dir");
         WorkRepo {
             dir,
-            clock: Cell::new(BASE_EPOCH),
+            clock: AtomicI64::new(BASE_EPOCH),
         }
     }
 
@@ -139,7 +139,7 @@ impl WorkRepo {
 
     /// A `git` command for this repo at the current clock, not yet run.
     pub fn command(&self) -> Command {
-        let mut cmd = git_command(&self.home(), self.clock.get());
+        let mut cmd = git_command(&self.home(), self.clock.load(Ordering::Relaxed));
         cmd.current_dir(self.path());
         cmd
     }
@@ -230,7 +230,7 @@ impl WorkRepo {
 
     /// Advances the commit clock; useful before a commit made via [`WorkRepo::git`].
     pub fn tick(&self) {
-        self.clock.set(self.clock.get() + CLOCK_STEP);
+        self.clock.fetch_add(CLOCK_STEP, Ordering::Relaxed);
     }
 
     /// Full SHA of `rev`; panics if it does not resolve.
