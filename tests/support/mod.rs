@@ -1,0 +1,12 @@
+//! Test support: a smart-HTTP git host with Basic auth ([`GitHost`]), temp
+//! repositories driven by the git CLI ([`WorkRepo`]) and small git2 client
+//! helpers ([`git2_client`]). Not every test binary uses everything.
+#![allow(dead_code, unused_imports)]
+
+pub mod git2_client;
+pub mod githost;
+pub mod http;
+pub mod repo;
+
+pub use githost::{GitHost, USERNAME};
+pub use repo::WorkRepo;
