@@ -188,8 +188,19 @@ impl InfraRepo {
     /// check) turned the update down; the caller decides whether the remote
     /// moved (retry) or the branch is protected (give up).
     pub fn push_commit(&self, remote: &Remote, commit: &str, refname: &str) -> Result<PushOutcome> {
+        // libgit2 pushes refs, not bare commits: stage the commit under a
+        // local ref of our own first.
+        let oid =
+            git2::Oid::from_str(commit).map_err(GitError::git(format!("pushing {commit}")))?;
+        let staging = format!(
+            "refs/revertbot/push/{}",
+            refname.trim_start_matches("refs/")
+        );
+        self.raw()
+            .reference(&staging, oid, true, "revertbot: stage push")
+            .map_err(GitError::git(format!("staging {commit} for the push")))?;
         // Never a leading `+`: this is the compare-and-swap.
-        let refspec = format!("{commit}:{refname}");
+        let refspec = format!("{staging}:{refname}");
         with_retry(remote, "pushing", || {
             let mut git_remote = self.git_remote(remote)?;
             let attempts = Cell::new(0);
