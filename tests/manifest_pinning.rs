@@ -267,6 +267,19 @@ fn flux_setter_markers_are_kept_and_reported() {
         out.pinned[0].image_policy_marker.as_deref(),
         Some(r#"{"$imagepolicy": "automation-ns:policy"}"#)
     );
+    // The caller can suspend the markers of pinned lines, and restore them.
+    let lines: Vec<usize> = out.pinned.iter().map(|p| p.line).collect();
+    let (suspended, changes) =
+        manifest::suspend_image_policy_markers("m.yaml", &out.content, &lines).unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(
+        suspended
+            .matches("# revertbot-suspended {\"$imagepolicy\"")
+            .count(),
+        2
+    );
+    let (restored, _) = manifest::restore_image_policy_markers("m.yaml", &suspended).unwrap();
+    assert_eq!(restored, out.content);
     let kust = pin_fixture(
         "real/flux-setters/Kustomization",
         &PinRules::default(),

@@ -339,7 +339,7 @@ fn splice_for(
 
 /// Parses `new_source` and checks it equals `old_docs` except for exactly
 /// the planned values.
-fn verify(
+pub(crate) fn verify(
     path: &str,
     old_docs: &[Node],
     new_source: &str,
@@ -444,5 +444,63 @@ fn same(old: &Node, new: &Node, expect: &Expected, hit: &mut [bool]) -> Result<(
             })
         }
         _ => Err(format!("a value changed type at {}", at(new))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(s: &str) -> Vec<Node> {
+        yaml::parse_documents(s).unwrap()
+    }
+
+    #[test]
+    fn verify_rejects_any_other_change() {
+        let old = "a: x\nb: [1, 2]\nc: {d: e}\n";
+        let plan = Plan::default();
+        assert!(
+            verify(
+                "f.yaml",
+                &docs(old),
+                "a: x # comment\nb: [1, 2]\nc: {d: e}\n",
+                &plan
+            )
+            .is_ok()
+        );
+        for new in [
+            "a: y\nb: [1, 2]\nc: {d: e}\n",
+            "a: 'x'\nb: [1, 2]\nc: {d: e}\n",
+            "a: x\nb: [1, 2, 3]\nc: {d: e}\n",
+            "a: x\nb: [1, 2]\nc: {d: e, f: g}\n",
+            "a: x\nb: [1, 2]\nc: {d: e}\n---\n",
+            "a: !!str x\nb: [1, 2]\nc: {d: e}\n",
+            "a: [x]\nb: [1, 2]\nc: {d: e}\n",
+            "a: x\nb: [1, 2\n",
+        ] {
+            let err = verify("f.yaml", &docs(old), new, &plan).unwrap_err();
+            assert!(matches!(err, ManifestError::Verification { .. }), "{new:?}");
+        }
+    }
+
+    #[test]
+    fn a_planned_edit_must_land_exactly() {
+        let old = "a: x\nb: y\n";
+        let d = docs(old);
+        let at = ScalarAt::of(d[0].get("a").unwrap()).unwrap();
+        let mut plan = Plan::default();
+        plan.push(Write::replace(&at, "z".to_owned()));
+        assert!(verify("f.yaml", &d, "a: z\nb: y\n", &plan).is_ok());
+        assert!(verify("f.yaml", &d, "a: x\nb: z\n", &plan).is_err());
+        assert!(verify("f.yaml", &d, "a: w\nb: y\n", &plan).is_err());
+        // A span that does not cover exactly the scalar is refused.
+        let mut wrong = at.clone();
+        wrong.span.end.byte += 2;
+        let mut bad = Plan::default();
+        bad.push(Write::replace(&wrong, "z".to_owned()));
+        assert!(matches!(
+            apply("f.yaml", old, &d, &bad),
+            Err(ManifestError::CannotEdit { .. })
+        ));
     }
 }

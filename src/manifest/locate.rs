@@ -156,7 +156,7 @@ fn resource(walk: &mut Walk, node: &Node, kustomization_file: bool) -> Result<()
                 kustomize::entries(walk, images)?;
             }
         }
-        "Kustomization" | "Component" if group == "kustomize.config.k8s.io" => {
+        "Kustomization" | "Component" if group == "kustomize.config.k8s.io" || api.is_empty() => {
             if let Some(images) = node.get("images") {
                 kustomize::entries(walk, images)?;
             }

@@ -14,11 +14,16 @@
 //!   inserted `digest:` line where a kustomize entry or Helm mapping had none);
 //!   the result is re-parsed and compared with the original tree before it is
 //!   returned, so a file is never silently changed in any other way.
+//! - [`suspend_image_policy_markers`] / [`restore_image_policy_markers`]
+//!   switch off (and back on) Flux `$imagepolicy` markers on pinned lines, so
+//!   image automation cannot move a pin; [`pin`] itself leaves comments
+//!   alone and reports the markers it saw ([`Pinned::image_policy_marker`]).
 
 mod edit;
 mod helm;
 mod kustomize;
 mod locate;
+mod markers;
 
 use std::path::Path;
 
@@ -27,6 +32,9 @@ use crate::yaml;
 
 use edit::{Plan, Write};
 use locate::{Located, Writable};
+pub use markers::{
+    MarkerChange, SUSPENDED, restore_image_policy_markers, suspend_image_policy_markers,
+};
 
 /// One Helm values rule: in files matching `files`, the image is written as
 /// `<repository>:<tag>` (plus `@<digest>` when `digest` is set) at these

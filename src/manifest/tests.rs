@@ -385,3 +385,24 @@ fn flux_markers_are_reported() {
         "app:1.0@{A} # {{\"$imagepolicy\": \"flux-system:app\"}}\n"
     )));
 }
+
+#[test]
+fn kustomization_without_api_version() {
+    let src = "kind: Kustomization\nimages:\n  - name: app\n    newTag: v1\n";
+    let s = scan("overlays/prod/kustomize.yaml", src, &PinRules::default()).unwrap();
+    assert_eq!(s.sites.len(), 1);
+    let src = "resources: [a.yaml]\nimages:\n  - name: app\n    newTag: v1\n";
+    assert_eq!(
+        scan("x/kustomization.yml", src, &PinRules::default())
+            .unwrap()
+            .sites
+            .len(),
+        1
+    );
+    assert!(
+        scan("x/other.yml", src, &PinRules::default())
+            .unwrap()
+            .sites
+            .is_empty()
+    );
+}
