@@ -2,6 +2,8 @@
 //! cases: snapshots of the rewritten files, plus checks that nothing but the
 //! image values changed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use std::path::Path;
 
 use revertbot::domain::ImageRef;

@@ -1,6 +1,8 @@
 //! Property tests: pinning a generated manifest changes only the image
 //! values, pins exactly the recorded images, and is idempotent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 

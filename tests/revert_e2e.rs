@@ -1,6 +1,8 @@
 //! The real binary against a real remote over smart HTTP with basic auth:
 //! record, plan, revert, and everything that can go wrong around a push.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 mod support;
 
 use serde_json::Value;
