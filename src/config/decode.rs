@@ -181,6 +181,16 @@ pub(crate) fn found(node: &Node) -> String {
     }
 }
 
+/// `text` as a YAML flow scalar for hints: double-quoted, or single-quoted
+/// when it contains double quotes.
+pub(crate) fn quoted(text: &str) -> String {
+    if text.contains('"') && !text.contains('\'') {
+        format!("'{text}'")
+    } else {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
 /// The closest candidate, if close enough to be a likely typo.
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let norm = |s: &str| s.to_lowercase().replace(['-', '_', ' '], "");
@@ -217,7 +227,11 @@ impl<'n> MapReader<'n> {
         others: &'static [&'static Section],
     ) -> Option<Self> {
         let Some(map) = node.as_map() else {
-            let hint = format!("write it as a mapping, like `{}`", section.example);
+            let hint = if at.as_str().is_empty() {
+                "start the file with `version: 1` and list the apps under `apps:`".to_owned()
+            } else {
+                format!("write it as a mapping, like `{}`", section.example)
+            };
             d.type_error(node, at, "a mapping", hint);
             return None;
         };
@@ -409,15 +423,18 @@ fn unknown_key_hint(key: &str, section: &Section, others: &[&Section]) -> String
     if let Some(close) = did_you_mean(key, section.keys) {
         return format!("did you mean `{close}`?");
     }
-    // A key of an enclosing or nested section was probably put at the wrong
-    // level (`policy` at the top level instead of in an app).
+    // A key of an enclosing, nested or sibling section (within an app) was
+    // probably put in the wrong place: `policy` at the top level instead of
+    // in an app, `timeout` in `policy` instead of `wait`.
     let here = section.place;
+    let parent = |place: &str| place.rsplit_once('.').map(|(p, _)| p.to_owned());
     let related = |place: &str| {
         place != here
             && (here.is_empty()
                 || place.is_empty()
                 || place.starts_with(&format!("{here}."))
-                || here.starts_with(&format!("{place}.")))
+                || here.starts_with(&format!("{place}."))
+                || (parent(here).is_some() && parent(here) == parent(place)))
     };
     let places: Vec<String> = others
         .iter()

@@ -36,10 +36,10 @@ pub(crate) fn check_glob(glob: &str) -> Result<(), Problem> {
             format!("paths are relative to the repo root: write `{fixed}`"),
         ));
     }
-    if let Some(pos) = backslash_separator(glob) {
+    if backslash_separator(glob) {
         let fixed = glob.replace('\\', "/");
         return Err(Problem::new(
-            format!("`{glob}` uses `\\` at byte {pos}, which escapes the next character in a glob"),
+            format!("`{glob}` uses `\\`, which escapes the next character in a glob"),
             format!("use `/` as the separator: `{fixed}`"),
         ));
     }
@@ -83,18 +83,16 @@ pub(crate) fn check_glob(glob: &str) -> Result<(), Problem> {
     })
 }
 
-/// Byte offset of a `\` that is not escaping a glob metacharacter.
-fn backslash_separator(glob: &str) -> Option<usize> {
-    let mut chars = glob.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some((_, next)) if "*?[]{}\\,".contains(next) => {}
-                _ => return Some(i),
-            }
+/// Whether a `\` is used other than to escape a glob metacharacter (so
+/// probably as a Windows path separator).
+fn backslash_separator(glob: &str) -> bool {
+    let mut chars = glob.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' && !chars.next().is_some_and(|next| "*?[]{}\\,".contains(next)) {
+            return true;
         }
     }
-    None
+    false
 }
 
 /// Whether two valid globs may match the same repo path.

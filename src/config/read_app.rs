@@ -75,8 +75,13 @@ fn globs(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<Vec<String>> {
         d.checked(n, p, check_glob)
     })?;
     if globs.is_empty() {
+        let example = if at.last_key() == "files" {
+            "guestbook/values.yaml"
+        } else {
+            "guestbook/**"
+        };
         let hint = format!(
-            "list the files it covers, like `{}: [\"guestbook/**\"]`",
+            "list the files it covers, like `{}: [\"{example}\"]`",
             at.last_key()
         );
         d.error(node.span, at, format!("{at} is empty"), hint);
@@ -227,7 +232,7 @@ fn baseline(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<Baseline> {
         d.warning(
             n.span,
             &at.key("below"),
-            format!("{at}.below is {p}: the SLO breaches whenever the value is less than {} above its baseline", p.value().abs()),
+            format!("{at}.below is {p}: the SLO breaches whenever the value is less than {}% above its baseline", p.value().abs()),
             format!("to breach on a drop of {}% write `below: -{}%`", p.value(), p.value()),
         );
     }

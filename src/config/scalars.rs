@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::decode::{Decoder, Keyword, Path, did_you_mean, found};
+use super::decode::{Decoder, Keyword, Path, did_you_mean, found, quoted};
 use super::values::{Percent, Problem, parse_duration, parse_percent};
 use crate::yaml::{Node, Style};
 
@@ -47,11 +47,11 @@ impl Decoder<'_> {
     pub fn boolean(&mut self, node: &Node, at: &Path) -> Option<bool> {
         let value = node.as_scalar().and_then(|s| s.as_bool());
         if value.is_none() {
-            let hint = format!(
-                "write `{}: true` or `{}: false`",
-                at.last_key(),
-                at.last_key()
-            );
+            let key = at.last_key();
+            let hint = match unquoted(node).and_then(|s| s.as_bool()) {
+                Some(b) => format!("remove the quotes: `{key}: {b}`"),
+                None => format!("write `{key}: true` or `{key}: false`"),
+            };
             self.type_error(node, at, "true or false", hint);
         }
         value
@@ -65,7 +65,9 @@ impl Decoder<'_> {
             .filter(|v| !v.is_nan());
         if value.is_none() {
             let text = node.as_str().unwrap_or_default();
-            let hint = if text.trim_end().ends_with('%') {
+            let hint = if let Some(n) = unquoted(node).and_then(|s| s.as_f64()) {
+                format!("remove the quotes: `{}: {n}`", at.last_key())
+            } else if text.trim_end().ends_with('%') {
                 "for a change relative to the last-known-good value use `relative_to_baseline: { above: +30% }`".to_owned()
             } else {
                 format!(
@@ -84,20 +86,34 @@ impl Decoder<'_> {
             .as_scalar()
             .filter(|s| s.as_bool().is_none() && !s.is_null())
             .and_then(|s| s.as_i64());
+        let key = at.last_key();
         match value {
             None => {
-                let hint = format!("write a whole number, like `{}: {min}`", at.last_key());
+                let hint = match unquoted(node).and_then(|s| s.as_i64()) {
+                    Some(n) => format!("remove the quotes: `{key}: {n}`"),
+                    None => format!("write a whole number, like `{key}: {}`", min.max(1)),
+                };
                 self.type_error(node, at, "a whole number", hint);
                 None
             }
-            Some(v) if v < min || v > max => {
-                let message = format!("{at} must be between {min} and {max}, found {v}");
-                let hint = if v < min && min == 1 {
-                    "it counts something, so it must be at least 1".to_owned()
-                } else {
-                    format!("write a value from {min} to {max}")
-                };
-                self.error(node.span, at, message, hint);
+            Some(v) if v < min => {
+                let message = format!("{at} must be at least {min}, found {v}");
+                self.error(
+                    node.span,
+                    at,
+                    message,
+                    format!("write a number of {min} or more"),
+                );
+                None
+            }
+            Some(v) if v > max => {
+                let message = format!("{at} must be at most {max}, found {v}");
+                self.error(
+                    node.span,
+                    at,
+                    message,
+                    format!("write a number up to {max}"),
+                );
                 None
             }
             Some(v) => Some(v),
@@ -213,7 +229,7 @@ impl Decoder<'_> {
         let Some(nodes) = node.as_seq() else {
             let key = at.last_key();
             let hint = match (items, node.as_str()) {
-                (Items::Scalars, Some(text)) => format!("write `{key}: [\"{text}\"]`"),
+                (Items::Scalars, Some(text)) => format!("write `{key}: [{}]`", quoted(text)),
                 (Items::Scalars, None) => {
                     format!("write `{key}: [\"…\", \"…\"]`, one item per value")
                 }
@@ -234,4 +250,14 @@ impl Decoder<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// A quoted scalar read as if it were plain, to suggest dropping the quotes.
+fn unquoted(node: &Node) -> Option<crate::yaml::Scalar> {
+    let s = node.as_scalar()?;
+    (s.style != Style::Plain).then(|| crate::yaml::Scalar {
+        text: s.text.clone(),
+        style: Style::Plain,
+        tag: None,
+    })
 }
