@@ -232,8 +232,8 @@ pub(super) fn prepare(
         .map(|c| c.sha.clone())
         .collect();
     let scope = match session.app.revert.scope {
-        crate::config::Scope::Commits => Scope::Commits,
-        crate::config::Scope::Paths => Scope::Paths,
+        crate::config::RevertScope::Commits => Scope::Commits,
+        crate::config::RevertScope::Paths => Scope::Paths,
     };
     let built = session.repo.build_revert(&RevertSpec {
         base: &located.tip,
