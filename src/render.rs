@@ -116,6 +116,8 @@ pub struct CommitMessage {
     pub lkg_short: Option<String>,
     pub culprits: Vec<CulpritLine>,
     pub pins: Vec<String>,
+    /// `file:line marker` of image-automation markers suspended by the pin.
+    pub suspended_markers: Vec<String>,
     pub reason: Option<String>,
     pub scope: String,
     pub approved_by: Option<String>,
@@ -168,6 +170,9 @@ mod tests {
                 "ghcr.io/acme/guestbook:v1@sha256:{}",
                 "1".repeat(64)
             )],
+            suspended_markers: vec![
+                r#"guestbook/deploy.yaml:12 {"$imagepolicy": "flux-system:guestbook"}"#.into(),
+            ],
             reason: reason.map(str::to_owned),
             scope: "commits".into(),
             approved_by: None,
@@ -218,6 +223,7 @@ mod tests {
         m.lkg = None;
         m.lkg_short = None;
         m.pins.clear();
+        m.suspended_markers.clear();
         insta::assert_snapshot!(m.render(&renderer).unwrap());
     }
 }

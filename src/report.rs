@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::git::culprits::{AlreadyReverted, Culprit};
-use crate::git::revert::{AppliedPin, FileChange, PinMismatch};
+use crate::git::revert::{AppliedPin, FileChange, PinMismatch, SuspendedMarker};
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -92,6 +92,8 @@ pub struct AppReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pin_mismatches: Vec<PinMismatch>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspended_markers: Vec<SuspendedMarker>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files_changed: Vec<FileChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -172,6 +174,13 @@ fn app_text(out: &mut String, app: &AppReport) {
                 p.file, p.line, p.before, p.after
             );
         }
+    }
+    for m in &app.suspended_markers {
+        let _ = writeln!(
+            out,
+            "  suspended image automation: {}:{} {}",
+            m.file, m.line, m.marker
+        );
     }
     for m in &app.pin_mismatches {
         let _ = writeln!(

@@ -288,6 +288,34 @@ fn skip_properties(source: &str, mut pos: Pos) -> Pos {
     }
 }
 
+/// The position just after the closing quote of the quoted scalar that
+/// starts at `start`, or `None` when `start` is not on a quote.
+fn quoted_end(source: &str, start: Pos) -> Option<Pos> {
+    let rest = source.get(start.byte..)?;
+    let mut chars = rest.chars();
+    let quote = chars.next().filter(|c| *c == '\'' || *c == '"')?;
+    let mut pos = advance(start, quote);
+    let mut chars = chars.peekable();
+    while let Some(c) = chars.next() {
+        pos = advance(pos, c);
+        if quote == '"' && c == '\\' {
+            // An escape: the next character is part of it.
+            if let Some(escaped) = chars.next() {
+                pos = advance(pos, escaped);
+            }
+        } else if c == quote {
+            if quote == '\'' && chars.peek() == Some(&'\'') {
+                // `''` is an escaped single quote.
+                chars.next();
+                pos = advance(pos, '\'');
+            } else {
+                return Some(pos);
+            }
+        }
+    }
+    None
+}
+
 fn advance(pos: Pos, c: char) -> Pos {
     if c == '\n' {
         Pos {
@@ -336,6 +364,14 @@ impl Builder<'_> {
                     skip_properties(self.source, start)
                 } else {
                     start
+                };
+                // saphyr ends a quoted scalar's span after the whitespace
+                // and comment that follow it; end it at the closing quote.
+                let end = match style {
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                        quoted_end(self.source, start).unwrap_or(end)
+                    }
+                    _ => end,
                 };
                 let node = Node {
                     value: Value::Scalar(Scalar {
@@ -517,6 +553,26 @@ mod tests {
         assert_eq!(pick("e"), "x:y@z");
         assert_eq!(doc.get("d").unwrap().span.start.line, 4);
         assert_eq!(doc.get("d").unwrap().span.start.column, 4);
+    }
+
+    #[test]
+    fn quoted_spans_stop_at_the_closing_quote() {
+        let src = "a: 'x' # c\nb: \"y\\\" z\"   # d\nc: 'it''s'  \nd: {k: 'v' , l: \"w\" }\ne: &q \"é\"\t# ü\n";
+        let doc = parse_single(src).unwrap();
+        let pick = |k: &str| &src[doc.get(k).unwrap().span.bytes()];
+        assert_eq!(pick("a"), "'x'");
+        assert_eq!(pick("b"), "\"y\\\" z\"");
+        assert_eq!(pick("c"), "'it''s'");
+        assert_eq!(&src[doc.get_path("d.k").unwrap().span.bytes()], "'v'");
+        assert_eq!(&src[doc.get_path("d.l").unwrap().span.bytes()], "\"w\"");
+        assert_eq!(pick("e"), "\"é\"");
+        let e = doc.get("e").unwrap().span;
+        assert_eq!((e.end.line, e.end.column), (5, 10));
+        let multi = "a: 'x\n  y' # c\n";
+        let doc = parse_single(multi).unwrap();
+        let a = doc.get("a").unwrap().span;
+        assert_eq!(&multi[a.bytes()], "'x\n  y'");
+        assert_eq!((a.end.line, a.end.column), (2, 5));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The culprit search and the revert tree, on real git histories: a scenario
 //! table asserting the exact culprits and the exact resulting files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! (git CLI and libgit2 both talk to it), strict (Basic auth on every
 //! request) and its fault injection does what tests rely on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 mod support;
 
 use std::cell::Cell;

@@ -1,13 +1,18 @@
 //! The real binary against a real remote over smart HTTP with basic auth:
 //! record, plan, revert, and everything that can go wrong around a push.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 mod support;
 
 use serde_json::Value;
 use support::infra::{REMOTE, Sandbox, good_digest, stderr, stdout};
 
 fn pinned_line() -> String {
-    format!("image: ghcr.io/acme/guestbook:v1@{} # {{\"$imagepolicy\": \"flux-system:guestbook\"}}", good_digest())
+    format!(
+        "image: ghcr.io/acme/guestbook:v1@{} # revertbot-suspended {{\"$imagepolicy\": \"flux-system:guestbook\"}}",
+        good_digest()
+    )
 }
 
 #[test]
@@ -25,15 +30,24 @@ fn plan_shows_culprits_pins_and_diff_and_changes_nothing() {
     assert_eq!(app["last_known_good_source"], "ledger");
     assert_eq!(app["pinned_images"][0]["digest"], good_digest().as_str());
     let diff = app["diff"].as_str().unwrap();
-    assert!(diff.contains(&format!("+          {}", pinned_line())), "{diff}");
+    assert!(
+        diff.contains(&format!("+          {}", pinned_line())),
+        "{diff}"
+    );
     assert!(diff.contains("+          readinessProbe:"), "{diff}");
     assert_eq!(sb.remote_tip(), tip_before);
-    assert_eq!(sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes_before);
+    assert_eq!(
+        sb.host.rev_parse(REMOTE, "refs/notes/revertbot"),
+        notes_before
+    );
 
     let text = sb.run(&["plan", "--app", "guestbook", "--deployed", &sb.bad]);
     assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
     let text = stdout(&text);
-    assert!(text.contains("guestbook: plan (dry run, nothing changed)"), "{text}");
+    assert!(
+        text.contains("guestbook: plan (dry run, nothing changed)"),
+        "{text}"
+    );
     assert!(text.contains("guestbook: roll out v2"), "{text}");
 }
 
@@ -43,14 +57,27 @@ fn revert_pushes_one_commit_with_pins_trailers_and_a_ledger_incident() {
     sb.record_good();
     let before = sb.remote_tip();
     let report = sb.json(
-        &["revert", "--app", "guestbook", "--deployed", &sb.bad, "--mode", "push", "--reason", "v2 crash-loops"],
+        &[
+            "revert",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &sb.bad,
+            "--mode",
+            "push",
+            "--reason",
+            "v2 crash-loops",
+        ],
         0,
     );
     let app = &report["apps"][0];
     assert_eq!(app["action"], "pushed");
     let revert = app["revert_commit"].as_str().unwrap().to_owned();
     assert_eq!(sb.remote_tip(), revert);
-    assert_eq!(sb.host.git(REMOTE, &["rev-parse", &format!("{revert}^")]), before);
+    assert_eq!(
+        sb.host.git(REMOTE, &["rev-parse", &format!("{revert}^")]),
+        before
+    );
 
     let manifest = sb.remote_file(&revert, "apps/guestbook/deployment.yaml");
     assert!(manifest.contains(&pinned_line()), "{manifest}");
@@ -65,20 +92,31 @@ fn revert_pushes_one_commit_with_pins_trailers_and_a_ledger_incident() {
         "Revertbot-App: guestbook".to_owned(),
         format!("Revertbot-Reverts: {}", sb.bad),
         format!("Revertbot-Last-Known-Good: {}", sb.good),
-        format!("Revertbot-Pinned-Image: ghcr.io/acme/guestbook:v1@{}", good_digest()),
+        format!(
+            "Revertbot-Pinned-Image: ghcr.io/acme/guestbook:v1@{}",
+            good_digest()
+        ),
         format!("Revertbot-Incident: guestbook-{}", &sb.bad[..12]),
     ] {
         assert!(message.contains(&trailer), "missing {trailer}:\n{message}");
     }
     assert!(message.contains("v2 crash-loops"), "{message}");
 
-    let note = sb.remote_note(&revert).expect("incident note on the revert");
+    let note = sb
+        .remote_note(&revert)
+        .expect("incident note on the revert");
     let incident = &note["incidents"][0];
     assert_eq!(incident["app"], "guestbook");
     assert_eq!(incident["culprits"], serde_json::json!([sb.bad]));
-    assert_eq!(incident["pinned_images"][0]["digest"], good_digest().as_str());
+    assert_eq!(
+        incident["pinned_images"][0]["digest"],
+        good_digest().as_str()
+    );
     // The LKG record is still there.
-    assert_eq!(sb.remote_note(&sb.good).unwrap()["lkg"][0]["source"], "manual");
+    assert_eq!(
+        sb.remote_note(&sb.good).unwrap()["lkg"][0]["source"],
+        "manual"
+    );
 }
 
 #[test]
@@ -86,11 +124,19 @@ fn repeated_revert_does_not_revert_twice() {
     let sb = Sandbox::new(None);
     sb.record_good();
     let first = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = first["apps"][0]["revert_commit"].as_str().unwrap().to_owned();
+    let revert = first["apps"][0]["revert_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let again = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
     assert_eq!(again["apps"][0]["action"], "none");
     assert_eq!(again["apps"][0]["revert_commit"], revert.as_str());
-    assert!(again["apps"][0]["reason"].as_str().unwrap().contains("already reverted"));
+    assert!(
+        again["apps"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already reverted")
+    );
     assert_eq!(sb.remote_reverts(), vec![revert]);
 }
 
@@ -101,7 +147,10 @@ fn a_writer_pushing_first_makes_revertbot_rebuild_on_the_new_tip() {
     let dev = &sb.dev;
     let host = &sb.host;
     // Between revertbot's fetch and its push, a developer lands a billing change.
-    dev.write("apps/billing/deployment.yaml", support::infra::BILLING.replace("2.3.0", "2.4.0"));
+    dev.write(
+        "apps/billing/deployment.yaml",
+        support::infra::BILLING.replace("2.3.0", "2.4.0"),
+    );
     let rival = dev.commit("billing: 2.4.0");
     let dev_path = dev.path();
     let helper = host.credential_helper();
@@ -112,17 +161,33 @@ fn a_writer_pushing_first_makes_revertbot_rebuild_on_the_new_tip() {
             let status = std::process::Command::new("git")
                 .current_dir(&dev_path)
                 .env("GIT_CONFIG_NOSYSTEM", "1")
-                .args(["-c", &format!("credential.helper={helper}"), "push", "-q", &url, "main"])
+                .args([
+                    "-c",
+                    &format!("credential.helper={helper}"),
+                    "push",
+                    "-q",
+                    &url,
+                    "main",
+                ])
                 .status()
                 .unwrap();
             assert!(status.success());
         }),
     );
     let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = report["apps"][0]["revert_commit"].as_str().unwrap().to_owned();
+    let revert = report["apps"][0]["revert_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(sb.remote_reverts(), vec![revert.clone()]);
-    assert_eq!(host.git(REMOTE, &["rev-parse", &format!("{revert}^")]), rival);
-    assert!(sb.remote_file(&revert, "apps/billing/deployment.yaml").contains("2.4.0"));
+    assert_eq!(
+        host.git(REMOTE, &["rev-parse", &format!("{revert}^")]),
+        rival
+    );
+    assert!(
+        sb.remote_file(&revert, "apps/billing/deployment.yaml")
+            .contains("2.4.0")
+    );
 }
 
 #[test]
@@ -130,7 +195,10 @@ fn a_protected_branch_is_an_error_that_says_so_and_changes_nothing() {
     let sb = Sandbox::new(None);
     sb.record_good();
     let before = sb.remote_tip();
-    sb.host.reject_pushes(REMOTE, "GH006: Protected branch update failed for refs/heads/main.");
+    sb.host.reject_pushes(
+        REMOTE,
+        "GH006: Protected branch update failed for refs/heads/main.",
+    );
     let out = sb.run(&["revert", "--app", "guestbook", "--deployed", &sb.bad]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -144,16 +212,34 @@ fn a_crash_between_push_and_note_is_finished_by_the_next_run() {
     let sb = Sandbox::new(None);
     sb.record_good();
     let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = report["apps"][0]["revert_commit"].as_str().unwrap().to_owned();
+    let revert = report["apps"][0]["revert_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Roll the remote ledger back to before the incident note: as if the run
     // had died right after pushing the revert.
-    sb.host.git(REMOTE, &["update-ref", "refs/notes/revertbot", "refs/notes/revertbot^"]);
+    sb.host.git(
+        REMOTE,
+        &[
+            "update-ref",
+            "refs/notes/revertbot",
+            "refs/notes/revertbot^",
+        ],
+    );
     assert!(sb.remote_note(&revert).is_none());
     let again = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
     assert_eq!(again["apps"][0]["action"], "none");
-    let note = sb.remote_note(&revert).expect("the next run wrote the missing note");
-    assert_eq!(note["incidents"][0]["id"], format!("guestbook-{}", &sb.bad[..12]).as_str());
-    assert_eq!(note["incidents"][0]["culprits"], serde_json::json!([sb.bad]));
+    let note = sb
+        .remote_note(&revert)
+        .expect("the next run wrote the missing note");
+    assert_eq!(
+        note["incidents"][0]["id"],
+        format!("guestbook-{}", &sb.bad[..12]).as_str()
+    );
+    assert_eq!(
+        note["incidents"][0]["culprits"],
+        serde_json::json!([sb.bad])
+    );
     assert_eq!(sb.remote_reverts().len(), 1);
 }
 
@@ -175,7 +261,12 @@ fn without_a_last_known_good_nothing_is_reverted() {
     let before = sb.remote_tip();
     let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 4);
     assert_eq!(report["apps"][0]["action"], "blocked");
-    assert!(report["apps"][0]["reason"].as_str().unwrap().contains("no last-known-good"));
+    assert!(
+        report["apps"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no last-known-good")
+    );
     assert_eq!(sb.remote_tip(), before);
 }
 
@@ -183,7 +274,15 @@ fn without_a_last_known_good_nothing_is_reverted() {
 fn explicit_commits_and_an_explicit_lkg() {
     let sb = Sandbox::new(None);
     let report = sb.json(
-        &["revert", "--app", "guestbook", "--commit", &sb.bad, "--lkg", &sb.good],
+        &[
+            "revert",
+            "--app",
+            "guestbook",
+            "--commit",
+            &sb.bad,
+            "--lkg",
+            &sb.good,
+        ],
         0,
     );
     let app = &report["apps"][0];
@@ -192,7 +291,10 @@ fn explicit_commits_and_an_explicit_lkg() {
     // No ledger record on that LKG: reverted, but nothing to pin.
     assert_eq!(app["pinned_images"], serde_json::json!([]));
     let manifest = sb.remote_file("main", "apps/guestbook/deployment.yaml");
-    assert!(manifest.contains("image: ghcr.io/acme/guestbook:v1 #"), "{manifest}");
+    assert!(
+        manifest.contains("image: ghcr.io/acme/guestbook:v1 #"),
+        "{manifest}"
+    );
 }
 
 #[test]
@@ -236,15 +338,33 @@ fn racing_ledger_writers_both_survive() {
     );
     sb.record_good();
     let note = sb.remote_note(&sb.good).unwrap();
-    let apps: Vec<&str> = note["lkg"].as_array().unwrap().iter().map(|r| r["app"].as_str().unwrap()).collect();
-    assert!(apps.contains(&"guestbook") && apps.contains(&"billing"), "{note}");
+    let apps: Vec<&str> = note["lkg"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["app"].as_str().unwrap())
+        .collect();
+    assert!(
+        apps.contains(&"guestbook") && apps.contains(&"billing"),
+        "{note}"
+    );
 }
 
 #[test]
 fn record_refuses_an_image_without_digest() {
     let sb = Sandbox::new(None);
-    let out = sb.run(&["record", "--app", "guestbook", "--revision", &sb.good, "--image", "ghcr.io/acme/guestbook:v1"]);
+    let out = sb.run(&[
+        "record",
+        "--app",
+        "guestbook",
+        "--revision",
+        &sb.good,
+        "--image",
+        "ghcr.io/acme/guestbook:v1",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("has no digest"), "{}", stderr(&out));
-    let _: Option<Value> = sb.remote_note(&sb.good).map(|n| panic!("nothing may be written: {n}"));
+    let _: Option<Value> = sb
+        .remote_note(&sb.good)
+        .map(|n| panic!("nothing may be written: {n}"));
 }

@@ -12,7 +12,7 @@ pub fn validate(path: &Path) -> Result<String> {
     let loaded = config::load(path)?;
     let mut out = String::new();
     for warning in &loaded.warnings {
-        out.push_str(&warning.to_string());
+        out.push_str(&warning.render(&path.display().to_string()));
         out.push('\n');
     }
     out.push_str(&format!(

@@ -15,7 +15,7 @@ use globset::GlobSet;
 use crate::config::{self, AppConfig, Config, ConfigError};
 use crate::domain::AppName;
 use crate::git::{Credentials, GitError, InfraRepo, Remote};
-use crate::manifest::PinRules;
+use crate::manifest::{HelmImageRule, PinRules};
 use crate::render::RenderError;
 use crate::report::Report;
 
@@ -69,10 +69,9 @@ pub enum CommandError {
 impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::Config(ConfigError::Invalid { .. })
-            | CommandError::UnknownApp { .. }
-            | CommandError::Usage(_) => exit::USAGE,
-            CommandError::Config(_) | CommandError::Git(_) | CommandError::Render(_) => exit::ERROR,
+            CommandError::Config(e) => e.exit_code(),
+            CommandError::UnknownApp { .. } | CommandError::Usage(_) => exit::USAGE,
+            CommandError::Git(_) | CommandError::Render(_) => exit::ERROR,
         }
     }
 }
@@ -93,8 +92,9 @@ pub struct Session {
 impl Session {
     pub fn open(globals: &Globals, app: &str) -> Result<Self> {
         let loaded = config::load(&globals.config)?;
+        let file = globals.config.display().to_string();
         for warning in &loaded.warnings {
-            tracing::warn!("{warning}");
+            tracing::warn!("{}", warning.render(&file));
         }
         let config = loaded.config;
         let app_config = config
@@ -113,7 +113,7 @@ impl Session {
         );
         Ok(Self {
             paths: app_config.path_matcher(),
-            pin_rules: pin_rules(&app_config),
+            pin_rules: pin_rules(&app_config)?,
             app_name: AppName(app_config.name.clone()),
             app: app_config,
             config,
@@ -127,6 +127,16 @@ impl Session {
     }
 }
 
-fn pin_rules(_app: &AppConfig) -> PinRules {
-    PinRules::default()
+/// The app's Helm image rules as the manifest editor takes them. Globs were
+/// validated with the config, so a failure here is a bug worth reporting.
+fn pin_rules(app: &AppConfig) -> Result<PinRules> {
+    let mut rules = PinRules::default();
+    for helm in &app.images.helm {
+        for files in &helm.files {
+            let rule = HelmImageRule::new(files, &helm.repository, &helm.tag, helm.digest.clone())
+                .map_err(|e| CommandError::Usage(e.to_string()))?;
+            rules.helm.push(rule);
+        }
+    }
+    Ok(rules)
 }

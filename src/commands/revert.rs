@@ -232,8 +232,8 @@ pub(super) fn prepare(
         .map(|c| c.sha.clone())
         .collect();
     let scope = match session.app.revert.scope {
-        crate::config::Scope::Commits => Scope::Commits,
-        crate::config::Scope::Paths => Scope::Paths,
+        crate::config::RevertScope::Commits => Scope::Commits,
+        crate::config::RevertScope::Paths => Scope::Paths,
     };
     let built = session.repo.build_revert(&RevertSpec {
         base: &located.tip,
@@ -248,12 +248,7 @@ pub(super) fn prepare(
     // Only images actually pinned in a manifest go into the trailers.
     let applied: Vec<RecordedImage> = pinned
         .into_iter()
-        .filter(|img| {
-            built
-                .pins
-                .iter()
-                .any(|p| p.digest == img.digest.to_string())
-        })
+        .filter(|img| built.pins.covers(img.digest.as_str()))
         .collect();
     let incident = incident_id(&session.app_name, &located.deployed);
     let renderer = Renderer::new(Some(session.repo_root()))?;
@@ -269,6 +264,12 @@ pub(super) fn prepare(
             .map(|c| CulpritLine::new(&c.sha, &c.subject))
             .collect(),
         pins: applied.iter().map(RecordedImage::pinned).collect(),
+        suspended_markers: built
+            .pins
+            .suspended_markers
+            .iter()
+            .map(|m| format!("{}:{} {}", m.file, m.line, m.marker))
+            .collect(),
         reason: reason.map(str::to_owned),
         scope: match scope {
             Scope::Commits => "commits".to_owned(),
@@ -294,8 +295,9 @@ pub(super) fn fill_plan(report: &mut AppReport, prepared: &Prepared) {
             digest: img.digest.to_string(),
         })
         .collect();
-    report.pins = prepared.built.pins.clone();
-    report.pin_mismatches = prepared.built.mismatches.clone();
+    report.pins = prepared.built.pins.applied.clone();
+    report.pin_mismatches = prepared.built.pins.mismatches.clone();
+    report.suspended_markers = prepared.built.pins.suspended_markers.clone();
     report.files_changed = prepared.built.changes.clone();
     report.incident = Some(prepared.incident.clone());
 }
@@ -322,6 +324,7 @@ fn incident_record(
         bad_images: prepared
             .built
             .pins
+            .applied
             .iter()
             .map(|p| p.before.clone())
             .collect(),

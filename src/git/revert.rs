@@ -62,6 +62,15 @@ pub struct PinMismatch {
     pub recorded: String,
 }
 
+/// A Flux `$imagepolicy` marker on a pinned line, suspended in the revert so
+/// image automation cannot push the bad version back over the pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SuspendedMarker {
+    pub file: String,
+    pub line: usize,
+    pub marker: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileChange {
     pub path: String,
@@ -72,10 +81,28 @@ pub struct FileChange {
 pub struct BuiltRevert {
     pub tree: Oid,
     pub changes: Vec<FileChange>,
-    pub pins: Vec<AppliedPin>,
+    pub pins: PinWork,
+}
+
+/// What pinning did to the app's manifests.
+#[derive(Debug, Clone, Default)]
+pub struct PinWork {
+    /// Image references rewritten to a digest.
+    pub applied: Vec<AppliedPin>,
+    /// Digests of LKG images a manifest already pinned (nothing to edit).
+    pub already_pinned: Vec<String>,
     pub mismatches: Vec<PinMismatch>,
+    pub suspended_markers: Vec<SuspendedMarker>,
     /// Manifests that were not scanned for images, with the reason.
     pub unscanned: Vec<(String, String)>,
+}
+
+impl PinWork {
+    /// Whether `digest` ended up pinned in some manifest of the revert.
+    pub fn covers(&self, digest: &str) -> bool {
+        self.applied.iter().any(|p| p.digest == digest)
+            || self.already_pinned.iter().any(|d| d == digest)
+    }
 }
 
 impl BuiltRevert {
@@ -108,7 +135,7 @@ impl InfraRepo {
         index
             .read_tree(&reverted_tree)
             .map_err(GitError::git("loading the reverted tree"))?;
-        let pinned = self.pin_images(&mut index, spec)?;
+        let pins = self.pin_images(&mut index, spec)?;
         let tree = index
             .write_tree_to(self.raw())
             .map_err(GitError::git("writing the revert tree"))?;
@@ -126,9 +153,7 @@ impl InfraRepo {
         Ok(BuiltRevert {
             tree,
             changes,
-            pins: pinned.0,
-            mismatches: pinned.1,
-            unscanned: pinned.2,
+            pins,
         })
     }
 
@@ -210,17 +235,10 @@ impl InfraRepo {
             .map_err(GitError::git(doing()))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn pin_images(
-        &self,
-        index: &mut Index,
-        spec: &RevertSpec<'_>,
-    ) -> Result<(Vec<AppliedPin>, Vec<PinMismatch>, Vec<(String, String)>)> {
-        let mut pins = Vec::new();
-        let mut mismatches = Vec::new();
-        let mut unscanned = Vec::new();
+    fn pin_images(&self, index: &mut Index, spec: &RevertSpec<'_>) -> Result<PinWork> {
+        let mut work = PinWork::default();
         if spec.pins.is_empty() {
-            return Ok((pins, mismatches, unscanned));
+            return Ok(work);
         }
         let manifests: Vec<IndexEntry> = index
             .iter()
@@ -236,32 +254,54 @@ impl InfraRepo {
                 .find_blob(entry.id)
                 .map_err(GitError::git(format!("reading {path}")))?;
             let Ok(content) = std::str::from_utf8(blob.content()) else {
-                unscanned.push((path, "not UTF-8 text".to_owned()));
+                work.unscanned.push((path, "not UTF-8 text".to_owned()));
                 continue;
             };
             let outcome = manifest::pin(&path, content, spec.pin_rules, spec.pins)?;
-            mismatches.extend(outcome.mismatched.into_iter().map(|m| PinMismatch {
-                file: path.clone(),
-                line: m.line,
-                found: m.found,
-                recorded: m.recorded,
-            }));
-            if outcome.content == content {
+            work.mismatches
+                .extend(outcome.mismatched.into_iter().map(|m| PinMismatch {
+                    file: path.clone(),
+                    line: m.line,
+                    found: m.found,
+                    recorded: m.recorded,
+                }));
+            work.already_pinned
+                .extend(outcome.unchanged.iter().map(|p| p.digest.to_string()));
+            let marker_lines: Vec<usize> = outcome
+                .pinned
+                .iter()
+                .filter(|p| p.image_policy_marker.is_some())
+                .map(|p| p.line)
+                .collect();
+            let mut new_content = outcome.content;
+            if !marker_lines.is_empty() {
+                let (suspended, changes) =
+                    manifest::suspend_image_policy_markers(&path, &new_content, &marker_lines)?;
+                new_content = suspended;
+                work.suspended_markers
+                    .extend(changes.into_iter().map(|c| SuspendedMarker {
+                        file: path.clone(),
+                        line: c.line,
+                        marker: c.marker,
+                    }));
+            }
+            if new_content == content {
                 continue;
             }
-            pins.extend(outcome.pinned.into_iter().map(|p| AppliedPin {
-                file: path.clone(),
-                line: p.line,
-                before: p.before,
-                after: p.after,
-                digest: p.digest.to_string(),
-            }));
-            entry.file_size = u32::try_from(outcome.content.len()).unwrap_or(u32::MAX);
+            work.applied
+                .extend(outcome.pinned.into_iter().map(|p| AppliedPin {
+                    file: path.clone(),
+                    line: p.line,
+                    before: p.before,
+                    after: p.after,
+                    digest: p.digest.to_string(),
+                }));
+            entry.file_size = u32::try_from(new_content.len()).unwrap_or(u32::MAX);
             index
-                .add_frombuffer(&entry, outcome.content.as_bytes())
+                .add_frombuffer(&entry, new_content.as_bytes())
                 .map_err(GitError::git(format!("writing pinned {path}")))?;
         }
-        Ok((pins, mismatches, unscanned))
+        Ok(work)
     }
 
     fn tree_changes(&self, from: &Tree<'_>, to: Oid) -> Result<Vec<FileChange>> {

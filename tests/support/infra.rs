@@ -83,11 +83,15 @@ impl Sandbox {
         dev.write("apps/guestbook/deployment.yaml", DEPLOY_V1);
         dev.write("apps/billing/deployment.yaml", BILLING);
         let good = dev.commit("guestbook: first release, v1");
-        dev.write("apps/billing/deployment.yaml", BILLING.replace("2.3.0", "2.3.1"));
+        dev.write(
+            "apps/billing/deployment.yaml",
+            BILLING.replace("2.3.0", "2.3.1"),
+        );
         dev.commit("billing: 2.3.1");
-        let bad_manifest = DEPLOY_V1
-            .replace("guestbook:v1", "guestbook:v2")
-            .replace("          readinessProbe:\n            httpGet: {path: /healthz, port: 80}\n", "");
+        let bad_manifest = DEPLOY_V1.replace("guestbook:v1", "guestbook:v2").replace(
+            "          readinessProbe:\n            httpGet: {path: /healthz, port: 80}\n",
+            "",
+        );
         dev.write("apps/guestbook/deployment.yaml", bad_manifest);
         let bad = dev.commit("guestbook: roll out v2");
         dev.push_to(&host, REMOTE);
@@ -140,21 +144,34 @@ impl Sandbox {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "stdout is not JSON ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
     pub fn record_good(&self) {
         let image = format!("ghcr.io/acme/guestbook:v1@{}", good_digest());
         self.json(
-            &["record", "--app", "guestbook", "--revision", &self.good, "--image", &image],
+            &[
+                "record",
+                "--app",
+                "guestbook",
+                "--revision",
+                &self.good,
+                "--image",
+                &image,
+            ],
             0,
         );
     }
 
     /// The remote branch tip.
     pub fn remote_tip(&self) -> String {
-        self.host.rev_parse(REMOTE, "refs/heads/main").expect("remote has main")
+        self.host
+            .rev_parse(REMOTE, "refs/heads/main")
+            .expect("remote has main")
     }
 
     pub fn remote_file(&self, rev: &str, path: &str) -> String {
@@ -163,21 +180,31 @@ impl Sandbox {
 
     /// Commits on the remote branch whose message carries revertbot trailers.
     pub fn remote_reverts(&self) -> Vec<String> {
-        let out = self.host.git(REMOTE, &["log", "--format=%H", "--grep=^Revertbot-Reverts:", "main"]);
+        let out = self.host.git(
+            REMOTE,
+            &["log", "--format=%H", "--grep=^Revertbot-Reverts:", "main"],
+        );
         out.lines().map(str::to_owned).collect()
     }
 
     /// The ledger note on `commit` on the remote, parsed.
     pub fn remote_note(&self, commit: &str) -> Option<serde_json::Value> {
-        let has_notes = self.host.rev_parse(REMOTE, "refs/notes/revertbot").is_some();
+        let has_notes = self
+            .host
+            .rev_parse(REMOTE, "refs/notes/revertbot")
+            .is_some();
         if !has_notes {
             return None;
         }
-        let listing = self.host.git(REMOTE, &["notes", "--ref", "revertbot", "list"]);
+        let listing = self
+            .host
+            .git(REMOTE, &["notes", "--ref", "revertbot", "list"]);
         if !listing.lines().any(|l| l.ends_with(commit)) {
             return None;
         }
-        let text = self.host.git(REMOTE, &["notes", "--ref", "revertbot", "show", commit]);
+        let text = self
+            .host
+            .git(REMOTE, &["notes", "--ref", "revertbot", "show", commit]);
         Some(serde_json::from_str(&text).expect("notes are JSON"))
     }
 }
