@@ -299,13 +299,42 @@ fn explicit_commits_and_an_explicit_lkg() {
 
 #[test]
 fn a_shallow_checkout_is_deepened_only_as_far_as_needed() {
-    let sb = Sandbox::new(Some(1));
+    let sb = Sandbox::with_history(Some(1), 60);
     sb.record_good();
+    let served_before = sb.host.upload_pack_bytes(REMOTE);
     let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    let plan_bytes = sb.host.upload_pack_bytes(REMOTE) - served_before;
     let app = &report["apps"][0];
     assert_eq!(app["culprits"], serde_json::json!([sb.bad]));
+    assert_eq!(app["last_known_good"], sb.good.as_str());
     let shallow = sb.checkout().join(".git/shallow");
     assert!(shallow.exists(), "the checkout must stay shallow");
+    let depth = sb.host.git(REMOTE, &["rev-list", "--count", "main"]);
+    let local = std::process::Command::new("git")
+        .args([
+            "-C",
+            sb.checkout().to_str().unwrap(),
+            "rev-list",
+            "--count",
+            "refs/remotes/origin/main",
+        ])
+        .output()
+        .unwrap();
+    let local: usize = String::from_utf8_lossy(&local.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(local < 20, "fetched {local} of {depth} commits");
+    // What the plan fetched is a small part of a full clone.
+    let before_full = sb.host.upload_pack_bytes(REMOTE);
+    let full_dir = tempfile::tempdir().unwrap();
+    sb.host
+        .clone_into(REMOTE, &full_dir.path().join("full"), None);
+    let full_bytes = sb.host.upload_pack_bytes(REMOTE) - before_full;
+    assert!(
+        plan_bytes * 5 < full_bytes,
+        "plan fetched {plan_bytes} bytes, a full clone {full_bytes}"
+    );
     assert!(app["fetched_bytes"].as_u64().unwrap() > 0);
 }
 

@@ -76,9 +76,22 @@ impl Sandbox {
     /// without readiness probe, deployed). `depth` makes revertbot's
     /// checkout shallow.
     pub fn new(depth: Option<u32>) -> Sandbox {
+        Sandbox::with_history(depth, 0)
+    }
+
+    /// Like `new`, with `older` unrelated commits before the good release
+    /// (history a shallow checkout does not need).
+    pub fn with_history(depth: Option<u32>, older: usize) -> Sandbox {
         let host = GitHost::start();
         host.create_bare(REMOTE);
         let dev = WorkRepo::init();
+        for i in 0..older {
+            dev.write(
+                "apps/billing/history.yaml",
+                format!("release: {i}\nnotes: {}\n", "x".repeat(2000 + i)),
+            );
+            dev.commit(&format!("billing: release {i}"));
+        }
         dev.write(".revertbot.yaml", CONFIG);
         dev.write("apps/guestbook/deployment.yaml", DEPLOY_V1);
         dev.write("apps/billing/deployment.yaml", BILLING);
