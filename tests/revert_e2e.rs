@@ -397,3 +397,142 @@ fn record_refuses_an_image_without_digest() {
         .remote_note(&sb.good)
         .map(|n| panic!("nothing may be written: {n}"));
 }
+
+#[test]
+fn transient_server_errors_are_retried() {
+    let sb = Sandbox::new(None);
+    sb.record_good();
+    sb.host.fail_next(1, 502);
+    let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    assert_eq!(report["apps"][0]["culprits"], serde_json::json!([sb.bad]));
+    assert!(
+        sb.host
+            .requests()
+            .iter()
+            .any(|(_, _, status)| *status == 502)
+    );
+}
+
+#[test]
+fn an_unreachable_remote_is_a_bounded_error_that_names_it() {
+    let sb = Sandbox::new(None);
+    // A loopback port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://x-access-token:{}@{}/infra.git",
+        sb.host.token(),
+        closed.local_addr().unwrap()
+    );
+    drop(closed);
+    let config = support::infra::CONFIG.replace("remote: origin", &format!("remote: {url}"));
+    std::fs::write(sb.checkout().join("custom.yaml"), config).unwrap();
+    let out = sb.run(&["--config", "custom.yaml", "plan", "--app", "guestbook"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach remote"), "{err}");
+    assert!(err.contains("retried 3 times"), "{err}");
+    assert!(err.contains("[redacted]@127.0.0.1"), "{err}");
+    assert!(!err.contains(sb.host.token()), "{err}");
+}
+
+#[test]
+fn the_nearest_recorded_ancestor_is_the_last_known_good() {
+    let sb = Sandbox::new(None);
+    sb.record_good();
+    // A later healthy record on the billing commit (parent of the bad one),
+    // and one on a commit the deployed revision does not contain.
+    let billing = sb.host.git(REMOTE, &["rev-parse", &format!("{}^", sb.bad)]);
+    let image = format!("ghcr.io/acme/guestbook:v1@{}", good_digest());
+    sb.json(
+        &[
+            "record",
+            "--app",
+            "guestbook",
+            "--revision",
+            &billing,
+            "--image",
+            &image,
+        ],
+        0,
+    );
+    let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &billing], 0);
+    assert_eq!(report["apps"][0]["last_known_good"], billing.as_str());
+    assert_eq!(report["apps"][0]["culprits"], serde_json::json!([]));
+    let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    assert_eq!(report["apps"][0]["last_known_good"], billing.as_str());
+    assert_eq!(report["apps"][0]["culprits"], serde_json::json!([sb.bad]));
+    // Recording the same thing again writes nothing.
+    let notes = sb.host.rev_parse(REMOTE, "refs/notes/revertbot");
+    let again = sb.json(
+        &[
+            "record",
+            "--app",
+            "guestbook",
+            "--revision",
+            &billing,
+            "--image",
+            &image,
+        ],
+        0,
+    );
+    assert_eq!(again["apps"][0]["action"], "none");
+    assert_eq!(sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes);
+}
+
+#[test]
+fn json_logs_go_to_stderr_and_results_to_stdout() {
+    let sb = Sandbox::new(None);
+    sb.record_good();
+    let out = sb.run(&[
+        "--output",
+        "json",
+        "--log-format",
+        "json",
+        "-v",
+        "plan",
+        "--app",
+        "guestbook",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    let log_lines: Vec<Value> = stderr(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    assert!(!log_lines.is_empty());
+    assert!(log_lines.iter().all(|l| l["level"].is_string()));
+}
+
+#[test]
+fn an_unknown_app_and_a_bad_config_are_usage_errors() {
+    let sb = Sandbox::new(None);
+    let out = sb.run(&["plan", "--app", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("known apps: guestbook, billing"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        sb.checkout().join("bad.yaml"),
+        "version: 1\napps:\n  - name: x\n    pahts: [a/**]\n",
+    )
+    .unwrap();
+    let out = sb.run(&["--config", "bad.yaml", "config", "validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.yaml:4:5"), "{err}");
+    assert!(err.contains("did you mean `paths`"), "{err}");
+    let ok = sb.run(&["config", "validate"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("valid"), "{}", stdout(&ok));
+    let schema = sb.run(&["config", "schema"]);
+    let schema: Value = serde_json::from_slice(&schema.stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}

@@ -17,8 +17,10 @@ repo:
 apps:
   - name: guestbook
     paths: [\"apps/guestbook/**\"]
+    argocd: { app: guestbook }
   - name: billing
     paths: [\"apps/billing/**\"]
+    argocd: { app: billing }
 ";
 
 pub const DEPLOY_V1: &str = "\
