@@ -116,8 +116,8 @@ impl<'s> Decoder<'s> {
             line: span.start.line.max(1),
             column: span.start.column.max(1),
             path: at.as_str().to_owned(),
-            message: message.into(),
-            hint,
+            message: one_line(message.into()),
+            hint: hint.map(one_line),
         });
     }
 
@@ -178,6 +178,16 @@ pub(crate) fn found(node: &Node) -> String {
             format!("{kind} `{}`", s.text)
         }
         (_, kind) => kind.to_owned(),
+    }
+}
+
+/// Messages quote user text, which may hold line breaks; a diagnostic must
+/// stay on one line.
+fn one_line(text: String) -> String {
+    if text.contains(['\n', '\r']) {
+        text.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        text
     }
 }
 
