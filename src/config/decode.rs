@@ -12,7 +12,7 @@ use super::values::Problem;
 use crate::yaml::{Node, Span, Value};
 
 /// A mapping type of the config: its keys (which must equal the properties
-/// of its JSON Schema, see the drift test in `read.rs`), where it sits and an
+/// of its JSON Schema, see the drift tests in `schema.rs`), where it sits and an
 /// example for hints.
 #[derive(Debug)]
 pub(crate) struct Section {
