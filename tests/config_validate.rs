@@ -66,6 +66,19 @@ macro_rules! warns {
 
 bad!(syntax_error, "syntax", ["bad/syntax.yaml:", "invalid YAML"]);
 bad!(
+    syntax_missing_space,
+    "syntax-missing-space",
+    ["invalid YAML", "put a space after the `:` of each key"]
+);
+bad!(
+    syntax_tabs,
+    "syntax-tabs",
+    [
+        "bad/syntax-tabs.yaml:3:",
+        "indent with spaces: YAML does not allow tabs"
+    ]
+);
+bad!(
     empty_file,
     "empty",
     ["bad/empty.yaml:1:1: the config file is empty"]
