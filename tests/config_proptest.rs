@@ -2,6 +2,8 @@
 //! diagnostics must always be well-formed. (Debug assertions are on in
 //! tests, so this also checks that every struct decoder reads all its keys.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use proptest::prelude::*;
 use revertbot::config::{self, ConfigError, DiagnosticSeverity};
 

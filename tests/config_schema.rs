@@ -4,6 +4,8 @@
 //! Regenerate after changing the config types with
 //! `REVERTBOT_BLESS=1 cargo test --test config_schema`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use revertbot::config::json_schema;
 use revertbot::yaml::{self, Node, Value as Yaml};
 use serde_json::Value;

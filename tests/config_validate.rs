@@ -5,6 +5,8 @@
 //! Update snapshots with `INSTA_UPDATE=always cargo test --test config_validate`
 //! and read every changed `.snap` before committing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use std::time::Duration;
 
 use revertbot::config::{
