@@ -123,11 +123,7 @@ fn revert_pushes_one_commit_with_pins_trailers_and_a_ledger_incident() {
 fn repeated_revert_does_not_revert_twice() {
     let sb = Sandbox::new(None);
     sb.record_good();
-    let first = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = first["apps"][0]["revert_commit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revert = sb.revert_bad();
     let again = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
     assert_eq!(again["apps"][0]["action"], "none");
     assert_eq!(again["apps"][0]["revert_commit"], revert.as_str());
@@ -174,11 +170,7 @@ fn a_writer_pushing_first_makes_revertbot_rebuild_on_the_new_tip() {
             assert!(status.success());
         }),
     );
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = report["apps"][0]["revert_commit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revert = sb.revert_bad();
     assert_eq!(sb.remote_reverts(), vec![revert.clone()]);
     assert_eq!(
         host.git(REMOTE, &["rev-parse", &format!("{revert}^")]),
@@ -211,11 +203,7 @@ fn a_protected_branch_is_an_error_that_says_so_and_changes_nothing() {
 fn a_crash_between_push_and_note_is_finished_by_the_next_run() {
     let sb = Sandbox::new(None);
     sb.record_good();
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = report["apps"][0]["revert_commit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revert = sb.revert_bad();
     // Roll the remote ledger back to before the incident note: as if the run
     // had died right after pushing the revert.
     sb.host.git(

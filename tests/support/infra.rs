@@ -182,6 +182,19 @@ impl Sandbox {
         );
     }
 
+    /// `revert` of the bad deploy, which must push; returns the revert commit.
+    pub fn revert_bad(&self) -> String {
+        let report = self.json(
+            &["revert", "--app", "guestbook", "--deployed", &self.bad],
+            0,
+        );
+        assert_eq!(report["apps"][0]["action"], "pushed", "{report}");
+        report["apps"][0]["revert_commit"]
+            .as_str()
+            .expect("a pushed revert names its commit")
+            .to_owned()
+    }
+
     /// The remote branch tip.
     pub fn remote_tip(&self) -> String {
         self.host
