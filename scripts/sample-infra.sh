@@ -40,10 +40,12 @@ repo:
 apps:
   - name: guestbook
     paths: ["apps/guestbook/**"]
+    argocd: { app: guestbook }
     policy:
       critical: push
   - name: billing
     paths: ["apps/billing/**"]
+    argocd: { app: billing }
 YAML
 
 cat > "$dir/infra/apps/guestbook/deployment.yaml" <<'YAML'

@@ -12,14 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true
 )]
 pub struct Cli {
-    /// Path of the config file.
-    #[arg(
-        long,
-        global = true,
-        default_value = ".revertbot.yaml",
-        env = "REVERTBOT_CONFIG"
-    )]
-    pub config: PathBuf,
+    /// Path of the config file [default: .revertbot.yaml in --repo].
+    #[arg(long, global = true, env = "REVERTBOT_CONFIG")]
+    pub config: Option<PathBuf>,
 
     /// The infra repository (a git checkout).
     #[arg(long, global = true, default_value = ".")]

@@ -22,8 +22,12 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.log_format, cli.verbose);
+    // The config lives in the infra repo, so by default it is found there.
     let globals = Globals {
-        config: cli.config.clone(),
+        config: cli
+            .config
+            .clone()
+            .unwrap_or_else(|| cli.repo.join(revertbot::config::DEFAULT_FILE)),
         repo: cli.repo.clone(),
     };
     match run(&cli, &globals) {

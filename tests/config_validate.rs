@@ -5,6 +5,8 @@
 //! Update snapshots with `INSTA_UPDATE=always cargo test --test config_validate`
 //! and read every changed `.snap` before committing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use std::time::Duration;
 
 use revertbot::config::{
@@ -65,6 +67,19 @@ macro_rules! warns {
 }
 
 bad!(syntax_error, "syntax", ["bad/syntax.yaml:", "invalid YAML"]);
+bad!(
+    syntax_missing_space,
+    "syntax-missing-space",
+    ["invalid YAML", "put a space after the `:` of each key"]
+);
+bad!(
+    syntax_tabs,
+    "syntax-tabs",
+    [
+        "bad/syntax-tabs.yaml:3:",
+        "indent with spaces: YAML does not allow tabs"
+    ]
+);
 bad!(
     empty_file,
     "empty",

@@ -123,11 +123,7 @@ fn revert_pushes_one_commit_with_pins_trailers_and_a_ledger_incident() {
 fn repeated_revert_does_not_revert_twice() {
     let sb = Sandbox::new(None);
     sb.record_good();
-    let first = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = first["apps"][0]["revert_commit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revert = sb.revert_bad();
     let again = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
     assert_eq!(again["apps"][0]["action"], "none");
     assert_eq!(again["apps"][0]["revert_commit"], revert.as_str());
@@ -174,11 +170,7 @@ fn a_writer_pushing_first_makes_revertbot_rebuild_on_the_new_tip() {
             assert!(status.success());
         }),
     );
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = report["apps"][0]["revert_commit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revert = sb.revert_bad();
     assert_eq!(sb.remote_reverts(), vec![revert.clone()]);
     assert_eq!(
         host.git(REMOTE, &["rev-parse", &format!("{revert}^")]),
@@ -211,11 +203,7 @@ fn a_protected_branch_is_an_error_that_says_so_and_changes_nothing() {
 fn a_crash_between_push_and_note_is_finished_by_the_next_run() {
     let sb = Sandbox::new(None);
     sb.record_good();
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
-    let revert = report["apps"][0]["revert_commit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revert = sb.revert_bad();
     // Roll the remote ledger back to before the incident note: as if the run
     // had died right after pushing the revert.
     sb.host.git(
@@ -299,13 +287,42 @@ fn explicit_commits_and_an_explicit_lkg() {
 
 #[test]
 fn a_shallow_checkout_is_deepened_only_as_far_as_needed() {
-    let sb = Sandbox::new(Some(1));
+    let sb = Sandbox::with_history(Some(1), 60);
     sb.record_good();
+    let served_before = sb.host.upload_pack_bytes(REMOTE);
     let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    let plan_bytes = sb.host.upload_pack_bytes(REMOTE) - served_before;
     let app = &report["apps"][0];
     assert_eq!(app["culprits"], serde_json::json!([sb.bad]));
+    assert_eq!(app["last_known_good"], sb.good.as_str());
     let shallow = sb.checkout().join(".git/shallow");
     assert!(shallow.exists(), "the checkout must stay shallow");
+    let depth = sb.host.git(REMOTE, &["rev-list", "--count", "main"]);
+    let local = std::process::Command::new("git")
+        .args([
+            "-C",
+            sb.checkout().to_str().unwrap(),
+            "rev-list",
+            "--count",
+            "refs/remotes/origin/main",
+        ])
+        .output()
+        .unwrap();
+    let local: usize = String::from_utf8_lossy(&local.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(local < 20, "fetched {local} of {depth} commits");
+    // What the plan fetched is a small part of a full clone.
+    let before_full = sb.host.upload_pack_bytes(REMOTE);
+    let full_dir = tempfile::tempdir().unwrap();
+    sb.host
+        .clone_into(REMOTE, &full_dir.path().join("full"), None);
+    let full_bytes = sb.host.upload_pack_bytes(REMOTE) - before_full;
+    assert!(
+        plan_bytes * 5 < full_bytes,
+        "plan fetched {plan_bytes} bytes, a full clone {full_bytes}"
+    );
     assert!(app["fetched_bytes"].as_u64().unwrap() > 0);
 }
 
@@ -367,4 +384,143 @@ fn record_refuses_an_image_without_digest() {
     let _: Option<Value> = sb
         .remote_note(&sb.good)
         .map(|n| panic!("nothing may be written: {n}"));
+}
+
+#[test]
+fn transient_server_errors_are_retried() {
+    let sb = Sandbox::new(None);
+    sb.record_good();
+    sb.host.fail_next(1, 502);
+    let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    assert_eq!(report["apps"][0]["culprits"], serde_json::json!([sb.bad]));
+    assert!(
+        sb.host
+            .requests()
+            .iter()
+            .any(|(_, _, status)| *status == 502)
+    );
+}
+
+#[test]
+fn an_unreachable_remote_is_a_bounded_error_that_names_it() {
+    let sb = Sandbox::new(None);
+    // A loopback port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://x-access-token:{}@{}/infra.git",
+        sb.host.token(),
+        closed.local_addr().unwrap()
+    );
+    drop(closed);
+    let config = support::infra::CONFIG.replace("remote: origin", &format!("remote: {url}"));
+    std::fs::write(sb.checkout().join("custom.yaml"), config).unwrap();
+    let out = sb.run(&["--config", "custom.yaml", "plan", "--app", "guestbook"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach remote"), "{err}");
+    assert!(err.contains("retried 3 times"), "{err}");
+    assert!(err.contains("[redacted]@127.0.0.1"), "{err}");
+    assert!(!err.contains(sb.host.token()), "{err}");
+}
+
+#[test]
+fn the_nearest_recorded_ancestor_is_the_last_known_good() {
+    let sb = Sandbox::new(None);
+    sb.record_good();
+    // A later healthy record on the billing commit (parent of the bad one),
+    // and one on a commit the deployed revision does not contain.
+    let billing = sb.host.git(REMOTE, &["rev-parse", &format!("{}^", sb.bad)]);
+    let image = format!("ghcr.io/acme/guestbook:v1@{}", good_digest());
+    sb.json(
+        &[
+            "record",
+            "--app",
+            "guestbook",
+            "--revision",
+            &billing,
+            "--image",
+            &image,
+        ],
+        0,
+    );
+    let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &billing], 0);
+    assert_eq!(report["apps"][0]["last_known_good"], billing.as_str());
+    assert_eq!(report["apps"][0]["culprits"], serde_json::json!([]));
+    let report = sb.json(&["plan", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    assert_eq!(report["apps"][0]["last_known_good"], billing.as_str());
+    assert_eq!(report["apps"][0]["culprits"], serde_json::json!([sb.bad]));
+    // Recording the same thing again writes nothing.
+    let notes = sb.host.rev_parse(REMOTE, "refs/notes/revertbot");
+    let again = sb.json(
+        &[
+            "record",
+            "--app",
+            "guestbook",
+            "--revision",
+            &billing,
+            "--image",
+            &image,
+        ],
+        0,
+    );
+    assert_eq!(again["apps"][0]["action"], "none");
+    assert_eq!(sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes);
+}
+
+#[test]
+fn json_logs_go_to_stderr_and_results_to_stdout() {
+    let sb = Sandbox::new(None);
+    sb.record_good();
+    let out = sb.run(&[
+        "--output",
+        "json",
+        "--log-format",
+        "json",
+        "-v",
+        "plan",
+        "--app",
+        "guestbook",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["version"], 1);
+    let log_lines: Vec<Value> = stderr(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    assert!(!log_lines.is_empty());
+    assert!(log_lines.iter().all(|l| l["level"].is_string()));
+}
+
+#[test]
+fn an_unknown_app_and_a_bad_config_are_usage_errors() {
+    let sb = Sandbox::new(None);
+    let out = sb.run(&["plan", "--app", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("known apps: guestbook, billing"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        sb.checkout().join("bad.yaml"),
+        "version: 1\napps:\n  - name: x\n    pahts: [a/**]\n",
+    )
+    .unwrap();
+    let out = sb.run(&["--config", "bad.yaml", "config", "validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.yaml:4:5"), "{err}");
+    assert!(err.contains("did you mean `paths`"), "{err}");
+    let ok = sb.run(&["config", "validate"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("valid"), "{}", stdout(&ok));
+    let schema = sb.run(&["config", "schema"]);
+    let schema: Value = serde_json::from_slice(&schema.stdout).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
 }

@@ -141,6 +141,15 @@ pub fn locate(session: &Session, request: &Request) -> Result<Located> {
     } else {
         explicit_culprits(session, &request.commits, &deployed, &tip)?
     };
+    tracing::info!(
+        tip = %tip.short(),
+        deployed = %deployed.short(),
+        last_known_good = lkg.as_ref().map(|l| l.sha().short().to_owned()).as_deref().unwrap_or("none"),
+        culprits = search.culprits.len(),
+        already_reverted = search.already_reverted.len(),
+        fetched_bytes = fetched.received_bytes,
+        "located the culprits"
+    );
     Ok(Located {
         tip,
         deployed,

@@ -12,7 +12,7 @@ use super::values::Problem;
 use crate::yaml::{Node, Span, Value};
 
 /// A mapping type of the config: its keys (which must equal the properties
-/// of its JSON Schema, see the drift test in `read.rs`), where it sits and an
+/// of its JSON Schema, see the drift tests in `schema.rs`), where it sits and an
 /// example for hints.
 #[derive(Debug)]
 pub(crate) struct Section {
@@ -116,8 +116,8 @@ impl<'s> Decoder<'s> {
             line: span.start.line.max(1),
             column: span.start.column.max(1),
             path: at.as_str().to_owned(),
-            message: message.into(),
-            hint,
+            message: one_line(message.into()),
+            hint: hint.map(one_line),
         });
     }
 
@@ -178,6 +178,16 @@ pub(crate) fn found(node: &Node) -> String {
             format!("{kind} `{}`", s.text)
         }
         (_, kind) => kind.to_owned(),
+    }
+}
+
+/// Messages quote user text, which may hold line breaks; a diagnostic must
+/// stay on one line.
+fn one_line(text: String) -> String {
+    if text.contains(['\n', '\r']) {
+        text.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        text
     }
 }
 

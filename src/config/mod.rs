@@ -82,10 +82,7 @@ pub fn parse(file_name: &str, source: &str) -> Result<Loaded, ConfigError> {
                 column: e.column.max(1),
                 path: String::new(),
                 message: format!("invalid YAML: {}", e.message),
-                hint: Some(
-                    "check the indentation, quotes and brackets on this line and the one before"
-                        .to_owned(),
-                ),
+                hint: syntax_hint(source, &e),
             }]));
         }
     };
@@ -101,4 +98,49 @@ pub fn parse(file_name: &str, source: &str) -> Result<Loaded, ConfigError> {
         }),
         _ => Err(invalid(diagnostics)),
     }
+}
+
+/// A hint for a YAML syntax error, from its message and the lines near it.
+fn syntax_hint(source: &str, e: &crate::yaml::SyntaxError) -> Option<String> {
+    let line = |n: usize| source.lines().nth(n.saturating_sub(1)).unwrap_or_default();
+    let near = [line(e.line.saturating_sub(1)), line(e.line)];
+    let missing_space = near.iter().any(|l| {
+        let code = l.split(" #").next().unwrap_or_default();
+        code.trim_start()
+            .starts_with(|c: char| c.is_ascii_alphabetic())
+            && [":[", ":{", ":\"", ":'"].iter().any(|p| code.contains(p))
+    });
+    let unclosed = near
+        .iter()
+        .zip([e.line.saturating_sub(1), e.line])
+        .find_map(|(l, n)| {
+            let code = l.split(" #").next().unwrap_or_default();
+            let count = |c: char| code.chars().filter(|&x| x == c).count();
+            if count('[') > count(']') {
+                Some(("[", "]", "list", n))
+            } else if count('{') > count('}') {
+                Some(("{", "}", "mapping", n))
+            } else {
+                None
+            }
+        });
+    if let Some((open, close, what, n)) = unclosed {
+        return Some(format!(
+            "the `{open}` on line {n} is not closed: end the {what} with `{close}`"
+        ));
+    }
+    let hint = if e.message.contains("several") {
+        return None; // the message says what to do
+    } else if e.message.contains("tab") || near.iter().any(|l| l.starts_with('\t')) {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if missing_space {
+        "put a space after the `:` of each key (`paths: [\"guestbook/**\"]`)"
+    } else if e.message.contains("quoted scalar") {
+        "a quote is not closed: end the value with the same quote it starts with"
+    } else if e.message.contains("anchor") {
+        "define the anchor (`&name`) before the alias that uses it (`*name`)"
+    } else {
+        "check the indentation, quotes and brackets on this line and the one before"
+    };
+    Some(hint.to_owned())
 }

@@ -1,6 +1,7 @@
-//! Decodes the YAML tree into [`Config`], one function per mapping type, and
-//! checks every value on the way (`apps[]`: `read_app.rs`). Checks that span apps or sections live in
-//! `validate.rs`.
+//! Decodes the YAML tree into [`Config`], one function per mapping type,
+//! checking every value on the way; `apps[]` is in `read_app.rs`, checks
+//! across apps and sections in `validate.rs`. Also the registry of every
+//! mapping type ([`SECTIONS`]) that the schema drift tests compare against.
 
 use super::decode::{Decoder, Keyword, MapReader, Path, Section};
 use super::model::*;

@@ -73,11 +73,7 @@ impl InfraRepo {
         let mut reverted_by: BTreeMap<CommitSha, CommitSha> = reverted_later;
         let mut candidates = Vec::new();
         for oid in self.first_parent_range(deployed, lkg)? {
-            let commit = self
-                .raw()
-                .find_commit(oid)
-                .map_err(GitError::git(format!("reading commit {oid}")))?;
-            let trailers = RevertTrailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+            let (commit, trailers) = self.commit_and_trailers(oid)?;
             let files = self.app_files_changed(&commit, paths)?;
             if trailers.is_revertbot_revert() {
                 let sha = to_sha(oid);
@@ -163,11 +159,7 @@ impl InfraRepo {
     ) -> Result<BTreeMap<CommitSha, CommitSha>> {
         let mut out = BTreeMap::new();
         for oid in self.first_parent_range(to, from)? {
-            let commit = self
-                .raw()
-                .find_commit(oid)
-                .map_err(GitError::git(format!("reading commit {oid}")))?;
-            let trailers = RevertTrailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+            let (_, trailers) = self.commit_and_trailers(oid)?;
             if trailers.is_revertbot_revert() {
                 for reverted in trailers.reverts {
                     out.entry(reverted).or_insert_with(|| to_sha(oid));
@@ -175,6 +167,15 @@ impl InfraRepo {
             }
         }
         Ok(out)
+    }
+
+    fn commit_and_trailers(&self, oid: Oid) -> Result<(git2::Commit<'_>, RevertTrailers)> {
+        let commit = self
+            .raw()
+            .find_commit(oid)
+            .map_err(GitError::git(format!("reading commit {oid}")))?;
+        let trailers = RevertTrailers::parse(&String::from_utf8_lossy(commit.message_bytes()));
+        Ok((commit, trailers))
     }
 
     /// Commits on the first-parent chain from `head` back to (excluding)

@@ -161,23 +161,29 @@ impl InfraRepo {
         with_retry(remote, doing, || {
             let mut git_remote = self.git_remote(remote)?;
             let attempts = Cell::new(0);
+            // The remote's stats are reset when fetch() disconnects; keep
+            // the last progress report instead.
+            let transferred = Cell::new(FetchStats::default());
+            let mut callbacks = remote.credentials.callbacks(&attempts);
+            callbacks.transfer_progress(|progress| {
+                transferred.set(FetchStats {
+                    received_bytes: progress.received_bytes() as u64,
+                    received_objects: progress.received_objects() as u64,
+                });
+                true
+            });
             let mut options = FetchOptions::new();
             options
-                .remote_callbacks(remote.credentials.callbacks(&attempts))
+                .remote_callbacks(callbacks)
                 .download_tags(AutotagOption::None)
                 .update_fetchhead(false);
             if let Some(depth) = depth {
                 options.depth(i32::try_from(depth).unwrap_or(i32::MAX));
             }
             let result = git_remote.fetch(refspecs, Some(&mut options), None);
+            drop(options);
             match result {
-                Ok(()) => {
-                    let progress = git_remote.stats();
-                    Ok(FetchStats {
-                        received_bytes: progress.received_bytes() as u64,
-                        received_objects: progress.received_objects() as u64,
-                    })
-                }
+                Ok(()) => Ok(transferred.get()),
                 Err(e) => Err(classify(remote, e, attempts.get(), "read")),
             }
         })

@@ -296,10 +296,14 @@ impl InfraRepo {
                     after: p.after,
                     digest: p.digest.to_string(),
                 }));
+            entry.id = self
+                .raw()
+                .blob(new_content.as_bytes())
+                .map_err(GitError::git(format!("writing pinned {path}")))?;
             entry.file_size = u32::try_from(new_content.len()).unwrap_or(u32::MAX);
             index
-                .add_frombuffer(&entry, new_content.as_bytes())
-                .map_err(GitError::git(format!("writing pinned {path}")))?;
+                .add(&entry)
+                .map_err(GitError::git(format!("staging pinned {path}")))?;
         }
         Ok(work)
     }

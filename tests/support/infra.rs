@@ -17,8 +17,10 @@ repo:
 apps:
   - name: guestbook
     paths: [\"apps/guestbook/**\"]
+    argocd: { app: guestbook }
   - name: billing
     paths: [\"apps/billing/**\"]
+    argocd: { app: billing }
 ";
 
 pub const DEPLOY_V1: &str = "\
@@ -76,9 +78,22 @@ impl Sandbox {
     /// without readiness probe, deployed). `depth` makes revertbot's
     /// checkout shallow.
     pub fn new(depth: Option<u32>) -> Sandbox {
+        Sandbox::with_history(depth, 0)
+    }
+
+    /// Like `new`, with `older` unrelated commits before the good release
+    /// (history a shallow checkout does not need).
+    pub fn with_history(depth: Option<u32>, older: usize) -> Sandbox {
         let host = GitHost::start();
         host.create_bare(REMOTE);
         let dev = WorkRepo::init();
+        for i in 0..older {
+            dev.write(
+                "apps/billing/history.yaml",
+                format!("release: {i}\nnotes: {}\n", "x".repeat(2000 + i)),
+            );
+            dev.commit(&format!("billing: release {i}"));
+        }
         dev.write(".revertbot.yaml", CONFIG);
         dev.write("apps/guestbook/deployment.yaml", DEPLOY_V1);
         dev.write("apps/billing/deployment.yaml", BILLING);
@@ -165,6 +180,19 @@ impl Sandbox {
             ],
             0,
         );
+    }
+
+    /// `revert` of the bad deploy, which must push; returns the revert commit.
+    pub fn revert_bad(&self) -> String {
+        let report = self.json(
+            &["revert", "--app", "guestbook", "--deployed", &self.bad],
+            0,
+        );
+        assert_eq!(report["apps"][0]["action"], "pushed", "{report}");
+        report["apps"][0]["revert_commit"]
+            .as_str()
+            .expect("a pushed revert names its commit")
+            .to_owned()
     }
 
     /// The remote branch tip.
