@@ -6,7 +6,9 @@
 #
 # Environment: REVERTBOT (default target/release/revertbot), RUNS (20),
 # WARMUP (2), TRANSPORT (file | git; git serves the remote with git daemon on
-# loopback for both sides).
+# loopback for both sides). REVERTBOT_B (+ REVERTBOT_B_ENV, e.g. "X=1 Y=2")
+# adds a second revertbot build as a fourth command in the same run, to
+# compare a candidate fix against the current build on equal terms.
 #
 # Before every timed run, hyperfine --prepare resets the remote branch and the
 # remote ledger (refs/notes/revertbot) to the starting state (branch at the
@@ -125,13 +127,18 @@ else
 fi
 
 echo "==> hyperfine ($runs runs, $warmup warmups, transport $transport)" >&2
+extra=()
+if [[ -n ${REVERTBOT_B:-} ]]; then
+  extra=(-n "revertbot B (${REVERTBOT_B_LABEL:-candidate})" "env ${REVERTBOT_B_ENV:-} ${bot_cmd/#$bot/$REVERTBOT_B}")
+fi
 hyperfine --style basic --runs "$runs" --warmup "$warmup" \
   --prepare "$work/reset.sh" \
   --export-json "$results/revert-vs-git-$transport.json" \
   --export-markdown "$results/revert-vs-git-$transport.md" \
   -n "revertbot revert --mode push" "$bot_cmd" \
   -n "git CLI, same steps (incl. ledger note)" "$cli_cmd" \
-  -n "git CLI, minimal (no ledger)" "$min_cmd"
+  -n "git CLI, minimal (no ledger)" "$min_cmd" \
+  "${extra[@]}"
 "$work/reset.sh"
 
 python3 - "$results/revert-vs-git-$transport.json" <<'PY' | tee "$results/revert-vs-git-$transport.summary"
@@ -139,8 +146,10 @@ import json, statistics, sys
 r = json.load(open(sys.argv[1]))["results"]
 med = {x["command"]: statistics.median(x["times"]) * 1000 for x in r}
 names = list(med)
-bot, cli, mini = (med[n] for n in names)
+bot, cli, mini = (med[n] for n in names[:3])
 print(f"p50 revertbot          {bot:8.1f} ms   (target < 300 ms: {'met' if bot < 300 else 'MISSED'})")
 print(f"p50 git CLI same steps {cli:8.1f} ms   ratio revertbot/git = {bot / cli:.2f} (target <= 0.50: {'met' if bot <= cli / 2 else 'MISSED'})")
 print(f"p50 git CLI minimal    {mini:8.1f} ms   ratio revertbot/git-minimal = {bot / mini:.2f}")
+for n in names[3:]:
+    print(f"p50 {n}: {med[n]:.1f} ms   ratio vs git CLI same steps = {med[n] / cli:.2f}")
 PY
