@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod controller;
 pub mod domain;
 pub mod git;
 pub mod manifest;

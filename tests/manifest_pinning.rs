@@ -168,26 +168,16 @@ fn helm(glob: &str, digest: Option<&str>) -> PinRules {
 }
 
 #[test]
-fn argocd_guestbook_deployment() {
-    let out = pin_fixture(
-        "real/argocd-guestbook-ui-deployment.yaml",
-        &PinRules::default(),
-        &[&format!("gcr.io/google-samples/gb-frontend:v5@{D1}")],
-    );
-    assert_eq!(out.pinned.len(), 1);
-    assert_eq!(out.pinned[0].line, 18);
-}
-
-#[test]
-fn argocd_helm_guestbook_values_tag_and_digest_key() {
-    let rel = "real/argocd-helm-guestbook/values.yaml";
-    let t = [format!("gcr.io/google-samples/gb-frontend:v5@{D1}")];
+fn helm_values_tag_and_digest_key() {
+    let rel = "real/podinfo-chart/values.yaml";
+    let t = [format!("ghcr.io/stefanprodan/podinfo:6.14.1@{D1}")];
     let t: Vec<&str> = t.iter().map(String::as_str).collect();
-    let out = pin_fixture(rel, &helm("**/argocd-helm-guestbook/values.yaml", None), &t);
+    let out = pin_fixture(rel, &helm("**/podinfo-chart/values.yaml", None), &t);
     assert_eq!(
         out.pinned[0].after,
-        format!("gcr.io/google-samples/gb-frontend:v5@{D1}")
+        format!("ghcr.io/stefanprodan/podinfo:6.14.1@{D1}")
     );
+    assert!(out.content.contains(&format!("  tag: 6.14.1@{D1}\n")));
     let old = fixture(rel);
     let with_key = manifest::pin(
         rel,
@@ -197,8 +187,7 @@ fn argocd_helm_guestbook_values_tag_and_digest_key() {
     )
     .unwrap();
     assert_only_digests_changed(&old, &with_key);
-    assert_eq!(with_key.pinned[0].line, 12);
-    insta::assert_snapshot!("helm_guestbook_digest_key", with_key.content);
+    insta::assert_snapshot!("helm_podinfo_digest_key", with_key.content);
     // Without a rule the values file has no sites.
     let scan = manifest::scan(rel, &old, &PinRules::default()).unwrap();
     assert!(scan.sites.is_empty());
