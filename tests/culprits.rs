@@ -7,19 +7,14 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use revertbot::domain::CommitSha;
 use revertbot::git::revert::{RevertSpec, Scope};
-use revertbot::git::{GitError, InfraRepo};
+use revertbot::git::{AppPaths, GitError, InfraRepo};
 use revertbot::manifest::PinRules;
 use support::WorkRepo;
 
-fn globs(patterns: &[&str]) -> GlobSet {
-    let mut b = GlobSetBuilder::new();
-    for p in patterns {
-        b.add(Glob::new(p).unwrap());
-    }
-    b.build().unwrap()
+fn globs(patterns: &[&str]) -> AppPaths {
+    AppPaths::compile(patterns).unwrap()
 }
 
 fn sha(s: &str) -> CommitSha {
@@ -47,7 +42,7 @@ fn revert_files(
     tip: &str,
     culprits: &[CommitSha],
     lkg: &str,
-    paths: &GlobSet,
+    paths: &AppPaths,
     scope: Scope,
 ) -> Result<BTreeMap<String, Vec<u8>>, GitError> {
     let built = repo.build_revert(&RevertSpec {
@@ -89,7 +84,7 @@ fn culprit_shas(
     deployed: &str,
     lkg: &str,
     tip: &str,
-    paths: &GlobSet,
+    paths: &AppPaths,
 ) -> Vec<String> {
     repo.find_culprits(&sha(deployed), &sha(lkg), &sha(tip), paths)
         .unwrap()
@@ -430,4 +425,30 @@ fn a_conflict_names_files_and_commit_and_writes_nothing() {
     assert!(err.to_string().contains("nothing was written"), "{err}");
     assert_eq!(work.git(&["for-each-ref"]), refs_before);
     assert_eq!(work.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn globs_without_a_literal_directory_still_find_every_culprit() {
+    let (work, lkg) = base_repo();
+    work.write("apps/web/deploy.yaml", "image: web:v2\nreplicas: 2\n");
+    let a1 = work.commit("web v2");
+    work.write("apps/api/deploy.yaml", "image: api:v2\n");
+    let a2 = work.commit("api v2");
+    let repo = InfraRepo::open(&work.path()).unwrap();
+    // `**/deploy.yaml` has no literal directory: no pruning, same answer.
+    assert_eq!(
+        culprit_shas(&repo, &a2, &lkg, &a2, &globs(&["**/deploy.yaml"])),
+        vec![a2.clone(), a1.clone()]
+    );
+    // Two directories: both are checked.
+    assert_eq!(
+        culprit_shas(
+            &repo,
+            &a2,
+            &lkg,
+            &a2,
+            &globs(&["apps/web/**", "apps/api/*.yaml"])
+        ),
+        vec![a2, a1]
+    );
 }

@@ -72,14 +72,17 @@ pub struct Located {
 /// what that means (plan shows it; revert refuses unless commits are given).
 pub fn locate(session: &Session, request: &Request) -> Result<Located> {
     let repo = &session.repo;
-    let upstream_notes = repo.fetch_notes(&session.remote)?;
-    let candidates = if upstream_notes.is_some() {
-        repo.lkg_candidates(repo.upstream_notes(), &session.app_name)?
+    // A full clone gets the branch and the ledger in one fetch; a shallow one
+    // fetches the ledger first, then deepens the branch as far as needed.
+    let full_fetch = if repo.is_shallow() {
+        repo.fetch_notes(&session.remote)?;
+        None
     } else {
-        Vec::new()
+        Some(repo.fetch_branch_and_notes(&session.remote)?)
     };
+    let candidates = repo.lkg_candidates(repo.upstream_notes(), &session.app_name)?;
 
-    let (tip, fetched) = fetch_enough(session, |repo, tip| {
+    let (tip, fetched) = fetch_enough(session, full_fetch, |repo, tip| {
         let deployed = match lookup(repo, request.deployed.as_deref())? {
             Rev::NotGiven => tip.clone(),
             Rev::Found(sha) => sha,
@@ -208,11 +211,11 @@ enum Need {
 /// `enough` says the history holds what the search needs.
 fn fetch_enough(
     session: &Session,
+    already_fetched: Option<(CommitSha, FetchStats)>,
     enough: impl Fn(&InfraRepo, &CommitSha) -> Result<Need, GitError>,
 ) -> Result<(CommitSha, FetchStats)> {
     let repo = &session.repo;
-    if !repo.is_shallow() {
-        let (tip, stats) = repo.fetch_branch(&session.remote, None)?;
+    if let Some((tip, stats)) = already_fetched {
         if let Need::More(what) = enough(repo, &tip)? {
             return Err(CommandError::Usage(format!(
                 "{what} is not in the history of {}/{} — check the revision",

@@ -10,11 +10,9 @@ pub mod revert;
 
 use std::path::{Path, PathBuf};
 
-use globset::GlobSet;
-
 use crate::config::{self, AppConfig, Config, ConfigError};
 use crate::domain::AppName;
-use crate::git::{Credentials, GitError, InfraRepo, Remote};
+use crate::git::{AppPaths, Credentials, GitError, InfraRepo, Remote};
 use crate::manifest::{HelmImageRule, PinRules};
 use crate::render::RenderError;
 use crate::report::Report;
@@ -83,7 +81,7 @@ pub struct Session {
     pub config: Config,
     pub app: AppConfig,
     pub app_name: AppName,
-    pub paths: GlobSet,
+    pub paths: AppPaths,
     pub pin_rules: PinRules,
     pub repo: InfraRepo,
     pub remote: Remote,
@@ -112,7 +110,8 @@ impl Session {
             Credentials::from_env(),
         );
         Ok(Self {
-            paths: app_config.path_matcher(),
+            paths: AppPaths::compile(&app_config.paths)
+                .map_err(|e| CommandError::Usage(format!("apps[].paths of {app}: {e}")))?,
             pin_rules: pin_rules(&app_config)?,
             app_name: AppName(app_config.name.clone()),
             app: app_config,

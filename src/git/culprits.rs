@@ -7,10 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{Diff, DiffOptions, Oid, Sort};
-use globset::GlobSet;
 use serde::Serialize;
 
-use super::{GitError, InfraRepo, Result, to_oid, to_sha};
+use super::{AppPaths, GitError, InfraRepo, Result, to_oid, to_sha};
 use crate::domain::CommitSha;
 use crate::domain::trailers::RevertTrailers;
 
@@ -52,7 +51,7 @@ impl InfraRepo {
         deployed: &CommitSha,
         lkg: &CommitSha,
         tip: &CommitSha,
-        paths: &GlobSet,
+        paths: &AppPaths,
     ) -> Result<CulpritSearch> {
         self.find_commit(deployed)?;
         self.find_commit(lkg)?;
@@ -140,7 +139,7 @@ impl InfraRepo {
     }
 
     /// A commit as a culprit of an app (`--commit`).
-    pub fn describe_culprit(&self, sha: &CommitSha, paths: &GlobSet) -> Result<Culprit> {
+    pub fn describe_culprit(&self, sha: &CommitSha, paths: &AppPaths) -> Result<Culprit> {
         let commit = self.find_commit(sha)?;
         Ok(Culprit {
             sha: sha.clone(),
@@ -199,8 +198,20 @@ impl InfraRepo {
 
     /// The app files a commit changed relative to its first parent (or to
     /// nothing, for a root commit), with both names of a rename.
-    fn app_files_changed(&self, commit: &git2::Commit<'_>, paths: &GlobSet) -> Result<Vec<String>> {
-        let diff = self.first_parent_diff(commit)?;
+    fn app_files_changed(
+        &self,
+        commit: &git2::Commit<'_>,
+        paths: &AppPaths,
+    ) -> Result<Vec<String>> {
+        // Most commits in a big infra repo touch other apps: when the app's
+        // directories are the same trees as in the parent, nothing under them
+        // changed and no diff is needed.
+        if let Some(dirs) = paths.dirs()
+            && self.dirs_unchanged(commit, dirs)?
+        {
+            return Ok(Vec::new());
+        }
+        let diff = self.first_parent_diff(commit, paths.dirs())?;
         let mut files = BTreeSet::new();
         for delta in diff.deltas() {
             for file in [delta.old_file(), delta.new_file()] {
@@ -215,7 +226,30 @@ impl InfraRepo {
         Ok(files.into_iter().collect())
     }
 
-    pub(crate) fn first_parent_diff(&self, commit: &git2::Commit<'_>) -> Result<Diff<'_>> {
+    /// True when every directory in `dirs` is the same tree (or equally
+    /// absent) in `commit` and its first parent.
+    fn dirs_unchanged(&self, commit: &git2::Commit<'_>, dirs: &[String]) -> Result<bool> {
+        let doing = || format!("reading the tree of {}", commit.id());
+        let Ok(parent) = commit.parent(0) else {
+            return Ok(false);
+        };
+        let tree = commit.tree().map_err(GitError::git(doing()))?;
+        let parent_tree = parent.tree().map_err(GitError::git(doing()))?;
+        Ok(dirs.iter().all(|dir| {
+            let path = std::path::Path::new(dir);
+            let here = tree.get_path(path).ok().map(|e| e.id());
+            let before = parent_tree.get_path(path).ok().map(|e| e.id());
+            here == before
+        }))
+    }
+
+    /// The diff of a commit against its first parent, limited to `dirs`
+    /// when given.
+    pub(crate) fn first_parent_diff(
+        &self,
+        commit: &git2::Commit<'_>,
+        dirs: Option<&[String]>,
+    ) -> Result<Diff<'_>> {
         let doing = || format!("diffing commit {}", commit.id());
         let tree = commit.tree().map_err(GitError::git(doing()))?;
         let parent_tree = match commit.parent(0) {
@@ -226,6 +260,13 @@ impl InfraRepo {
         // Renames need no detection: a rename is a delete plus an add, and
         // both names are checked against the app's paths.
         options.ignore_submodules(true);
+        for dir in dirs.unwrap_or_default() {
+            // A directory pathspec; matching is literal (no fnmatch).
+            options.pathspec(format!("{dir}/"));
+        }
+        if dirs.is_some() {
+            options.disable_pathspec_match(true);
+        }
         self.raw()
             .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut options))
             .map_err(GitError::git(doing()))

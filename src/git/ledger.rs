@@ -164,8 +164,14 @@ impl InfraRepo {
         addition: &NoteDoc,
     ) -> Result<bool> {
         let mut delay = Duration::from_millis(200);
+        // The first attempt builds on the notes fetched with the branch (if
+        // any); the compare-and-swap push catches a stale view, and later
+        // attempts refetch.
+        let mut upstream = match self.upstream_notes().tip {
+            Some(tip) => Some(tip),
+            None => self.fetch_notes(remote)?,
+        };
         for attempt in 1..=WRITE_ATTEMPTS {
-            let upstream = self.fetch_notes(remote)?;
             let existing = match upstream {
                 Some(tip) => match self.note_blob(tip, to_oid(commit))? {
                     Some(blob) => parse_note(commit, &blob)?,
@@ -196,6 +202,7 @@ impl InfraRepo {
                         attempt,
                         "ledger notes moved on the remote; merging and retrying"
                     );
+                    upstream = now;
                     std::thread::sleep(delay);
                     delay = delay.saturating_mul(2);
                 }

@@ -7,6 +7,7 @@
 mod auth;
 pub mod culprits;
 pub mod ledger;
+mod paths;
 pub mod remote;
 pub mod revert;
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 
 pub use auth::{Credentials, redact_url};
+pub use paths::AppPaths;
 pub use remote::{FetchStats, Remote};
 
 use crate::domain::CommitSha;

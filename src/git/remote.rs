@@ -124,14 +124,38 @@ impl InfraRepo {
     ) -> Result<(CommitSha, FetchStats)> {
         let refspec = format!("+refs/heads/{}:{}", remote.branch, remote.tracking_ref());
         let stats = self.fetch_refspecs(remote, &[refspec], depth, "fetching the branch")?;
-        let tip = self.resolve(&remote.tracking_ref()).map_err(|_| GitError::RevisionNotFound {
+        let tip = self.branch_tip_after_fetch(remote)?;
+        Ok((tip, stats))
+    }
+
+    /// Fetches the branch and the ledger notes in one round trip (full
+    /// clones; a shallow clone fetches the branch with a depth instead).
+    pub fn fetch_branch_and_notes(&self, remote: &Remote) -> Result<(CommitSha, FetchStats)> {
+        if let Ok(mut stale) = self.raw().find_reference(UPSTREAM_NOTES) {
+            let _ = stale.delete();
+        }
+        let refspecs = [
+            format!("+refs/heads/{}:{}", remote.branch, remote.tracking_ref()),
+            format!("+{NOTES_REF}:{UPSTREAM_NOTES}"),
+        ];
+        let stats = self.fetch_refspecs(
+            remote,
+            &refspecs,
+            None,
+            "fetching the branch and the ledger",
+        )?;
+        let tip = self.branch_tip_after_fetch(remote)?;
+        Ok((tip, stats))
+    }
+
+    fn branch_tip_after_fetch(&self, remote: &Remote) -> Result<CommitSha> {
+        self.resolve(&remote.tracking_ref()).map_err(|_| GitError::RevisionNotFound {
             rev: format!("{}/{}", remote.display(), remote.branch),
             hint: format!(
                 "the branch `{}` does not exist on the remote; set repo.branch to the branch the controller deploys",
                 remote.branch
             ),
-        })?;
-        Ok((tip, stats))
+        })
     }
 
     /// Fetches the remote's ledger notes (if it has any) and returns their tip.

@@ -10,10 +10,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use git2::{Index, IndexEntry, Oid, Signature, Tree};
-use globset::GlobSet;
 use serde::Serialize;
 
-use super::{GitError, InfraRepo, Result, to_sha};
+use super::{AppPaths, GitError, InfraRepo, Result, to_sha};
 use crate::domain::{CommitSha, ImageRef};
 use crate::manifest::{self, PinRules};
 
@@ -34,7 +33,7 @@ pub struct RevertSpec<'a> {
     pub culprits: &'a [CommitSha],
     pub last_known_good: Option<&'a CommitSha>,
     pub scope: Scope,
-    pub paths: &'a GlobSet,
+    pub paths: &'a AppPaths,
     /// LKG images, each with its digest.
     pub pins: &'a [ImageRef],
     pub pin_rules: &'a PinRules,
@@ -202,7 +201,12 @@ impl InfraRepo {
 
     /// The base tree with every path matching `paths` replaced by its LKG
     /// version (files the LKG did not have are removed).
-    fn restore_paths(&self, base_tree: &Tree<'_>, lkg: &CommitSha, paths: &GlobSet) -> Result<Oid> {
+    fn restore_paths(
+        &self,
+        base_tree: &Tree<'_>,
+        lkg: &CommitSha,
+        paths: &AppPaths,
+    ) -> Result<Oid> {
         let doing = || format!("restoring the app's paths to {lkg}");
         let lkg_tree = self
             .find_commit(lkg)?
@@ -400,7 +404,7 @@ impl InfraRepo {
     }
 
     /// Files (under `paths`) of a commit's tree, for `record` and `plan`.
-    pub fn app_files(&self, rev: &CommitSha, paths: &GlobSet) -> Result<Vec<String>> {
+    pub fn app_files(&self, rev: &CommitSha, paths: &AppPaths) -> Result<Vec<String>> {
         let tree = self
             .find_commit(rev)?
             .tree()
