@@ -3,10 +3,13 @@
 //! an exit code. Nothing here prints; `main` does.
 
 pub mod config_cmd;
+pub mod lkg;
 mod locate;
 pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod revert;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 
