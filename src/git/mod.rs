@@ -10,6 +10,7 @@ pub mod ledger;
 mod paths;
 pub mod remote;
 pub mod revert;
+pub mod sandbox;
 
 use std::path::{Path, PathBuf};
 
