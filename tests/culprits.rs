@@ -452,3 +452,58 @@ fn globs_without_a_literal_directory_still_find_every_culprit() {
         vec![a2, a1]
     );
 }
+
+#[test]
+fn the_directory_fast_path_builds_the_same_tree_as_the_whole_tree_revert() {
+    let (work, lkg) = base_repo();
+    work.write("apps/web/deploy.yaml", "image: web:v2\nreplicas: 2\n");
+    work.write("apps/web/new.yaml", "added: true\n");
+    let a1 = work.commit("web v2 + new file");
+    work.write("apps/api/deploy.yaml", "image: api:v2\n");
+    work.commit("api v2");
+    work.remove("apps/web/new.yaml");
+    work.write("apps/web/deploy.yaml", "image: web:v2\nreplicas: 7\n");
+    let a2 = work.commit("web scale, drop the new file");
+    work.write("README.md", "later\n");
+    let tip = work.commit("after the deploy");
+    let repo = InfraRepo::open(&work.path()).unwrap();
+    let fast = globs(&["apps/web/**"]);
+    // A glob without a literal directory (matching nothing here) turns the
+    // fast path off without changing what matches.
+    let full = globs(&["apps/web/**", "**/no-such-file.yaml"]);
+    assert!(fast.dirs().is_some() && full.dirs().is_none());
+    let culprits = [sha(&a2), sha(&a1)];
+    let a = revert_files(&work, &repo, &tip, &culprits, &lkg, &fast, Scope::Commits).unwrap();
+    let b = revert_files(&work, &repo, &tip, &culprits, &lkg, &full, Scope::Commits).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, expected(&work, &lkg, &tip, "apps/web/"));
+    // Reverting the whole app away (its directory did not exist at LKG).
+    let work2 = WorkRepo::init();
+    work2.write("README.md", "x\n");
+    let lkg2 = work2.commit("no web yet");
+    work2.write("apps/web/deploy.yaml", "image: web:v1\n");
+    let add = work2.commit("add web");
+    let repo2 = InfraRepo::open(&work2.path()).unwrap();
+    let a = revert_files(
+        &work2,
+        &repo2,
+        &add,
+        &[sha(&add)],
+        &lkg2,
+        &fast,
+        Scope::Commits,
+    )
+    .unwrap();
+    let b = revert_files(
+        &work2,
+        &repo2,
+        &add,
+        &[sha(&add)],
+        &lkg2,
+        &full,
+        Scope::Commits,
+    )
+    .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, files_at(&work2, &lkg2));
+}

@@ -8,8 +8,10 @@ mod auth;
 pub mod culprits;
 pub mod ledger;
 mod paths;
+mod pin;
 pub mod remote;
 pub mod revert;
+mod revert_dirs;
 pub mod sandbox;
 
 use std::path::{Path, PathBuf};

@@ -9,12 +9,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use git2::{Index, IndexEntry, Oid, Signature, Tree};
+use git2::{Index, Oid, Signature, Tree};
 use serde::Serialize;
 
 use super::{AppPaths, GitError, InfraRepo, Result, to_sha};
 use crate::domain::{CommitSha, ImageRef};
-use crate::manifest::{self, PinRules};
+use crate::manifest::PinRules;
 
 /// How the revert undoes the damage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,6 +116,14 @@ impl InfraRepo {
         let base_tree = base
             .tree()
             .map_err(GitError::git(format!("reading the tree of {}", spec.base)))?;
+        // The fast way when it applies: merge only the app's directories and
+        // splice them into the tip (no full-repository index to hash).
+        if spec.scope == Scope::Commits
+            && let Some(dirs) = self.disjoint_app_dirs(spec)?
+        {
+            let (tree, pins) = self.revert_within_dirs(&base_tree, spec, &dirs)?;
+            return self.finish(&base_tree, tree, pins, spec);
+        }
         let reverted = match spec.scope {
             Scope::Commits => self.revert_commits(&base_tree, spec.culprits)?,
             Scope::Paths => {
@@ -134,11 +142,22 @@ impl InfraRepo {
         index
             .read_tree(&reverted_tree)
             .map_err(GitError::git("loading the reverted tree"))?;
-        let pins = self.pin_images(&mut index, spec)?;
+        let pins = self.pin_images(&mut index, spec, "")?;
         let tree = index
             .write_tree_to(self.raw())
             .map_err(GitError::git("writing the revert tree"))?;
-        let changes = self.tree_changes(&base_tree, tree)?;
+        self.finish(&base_tree, tree, pins, spec)
+    }
+
+    /// Lists what the revert changes and refuses changes outside the app.
+    fn finish(
+        &self,
+        base_tree: &Tree<'_>,
+        tree: Oid,
+        pins: PinWork,
+        spec: &RevertSpec<'_>,
+    ) -> Result<BuiltRevert> {
+        let changes = self.tree_changes(base_tree, tree)?;
         if !spec.allow_outside_paths {
             let outside: Vec<String> = changes
                 .iter()
@@ -158,7 +177,11 @@ impl InfraRepo {
 
     /// git revert semantics, applied to trees: for each culprit C (newest
     /// first) merge (ancestor C, ours current, theirs C's first parent).
-    fn revert_commits(&self, base_tree: &Tree<'_>, culprits: &[CommitSha]) -> Result<Oid> {
+    pub(super) fn revert_commits(
+        &self,
+        base_tree: &Tree<'_>,
+        culprits: &[CommitSha],
+    ) -> Result<Oid> {
         let mut current = base_tree.id();
         for sha in culprits {
             let commit = self.find_commit(sha)?;
@@ -237,79 +260,6 @@ impl InfraRepo {
         index
             .write_tree_to(self.raw())
             .map_err(GitError::git(doing()))
-    }
-
-    fn pin_images(&self, index: &mut Index, spec: &RevertSpec<'_>) -> Result<PinWork> {
-        let mut work = PinWork::default();
-        if spec.pins.is_empty() {
-            return Ok(work);
-        }
-        let manifests: Vec<IndexEntry> = index
-            .iter()
-            .filter(|e| {
-                let path = String::from_utf8_lossy(&e.path);
-                is_yaml(&path) && spec.paths.is_match(path.as_ref())
-            })
-            .collect();
-        for mut entry in manifests {
-            let path = String::from_utf8_lossy(&entry.path).into_owned();
-            let blob = self
-                .raw()
-                .find_blob(entry.id)
-                .map_err(GitError::git(format!("reading {path}")))?;
-            let Ok(content) = std::str::from_utf8(blob.content()) else {
-                work.unscanned.push((path, "not UTF-8 text".to_owned()));
-                continue;
-            };
-            let outcome = manifest::pin(&path, content, spec.pin_rules, spec.pins)?;
-            work.mismatches
-                .extend(outcome.mismatched.into_iter().map(|m| PinMismatch {
-                    file: path.clone(),
-                    line: m.line,
-                    found: m.found,
-                    recorded: m.recorded,
-                }));
-            work.already_pinned
-                .extend(outcome.unchanged.iter().map(|p| p.digest.to_string()));
-            let marker_lines: Vec<usize> = outcome
-                .pinned
-                .iter()
-                .filter(|p| p.image_policy_marker.is_some())
-                .map(|p| p.line)
-                .collect();
-            let mut new_content = outcome.content;
-            if !marker_lines.is_empty() {
-                let (suspended, changes) =
-                    manifest::suspend_image_policy_markers(&path, &new_content, &marker_lines)?;
-                new_content = suspended;
-                work.suspended_markers
-                    .extend(changes.into_iter().map(|c| SuspendedMarker {
-                        file: path.clone(),
-                        line: c.line,
-                        marker: c.marker,
-                    }));
-            }
-            if new_content == content {
-                continue;
-            }
-            work.applied
-                .extend(outcome.pinned.into_iter().map(|p| AppliedPin {
-                    file: path.clone(),
-                    line: p.line,
-                    before: p.before,
-                    after: p.after,
-                    digest: p.digest.to_string(),
-                }));
-            entry.id = self
-                .raw()
-                .blob(new_content.as_bytes())
-                .map_err(GitError::git(format!("writing pinned {path}")))?;
-            entry.file_size = u32::try_from(new_content.len()).unwrap_or(u32::MAX);
-            index
-                .add(&entry)
-                .map_err(GitError::git(format!("staging pinned {path}")))?;
-        }
-        Ok(work)
     }
 
     fn tree_changes(&self, from: &Tree<'_>, to: Oid) -> Result<Vec<FileChange>> {
@@ -392,7 +342,7 @@ impl InfraRepo {
             .map_err(GitError::git("creating the commit signature"))
     }
 
-    fn empty_tree(&self) -> Result<Tree<'_>> {
+    pub(super) fn empty_tree(&self) -> Result<Tree<'_>> {
         let oid = self
             .raw()
             .treebuilder(None)
@@ -425,8 +375,4 @@ impl InfraRepo {
         let commit = self.find_commit(sha)?;
         Ok(commit.parent_id(0).ok().map(to_sha))
     }
-}
-fn is_yaml(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml")
 }
