@@ -13,8 +13,9 @@ use crate::domain::health::Observation;
 use crate::domain::ledger::{LkgRecord, RecordSource, RecordedImage, incident_id};
 use crate::domain::{AppName, CommitSha};
 
+use super::evidence::Evidence;
 use super::guards::{Facts, Guard, GuardKind, deployed_at, holding, in_grace};
-use super::judge::{Evidence, Verdict};
+use super::judge::Verdict;
 use super::types::{
     Approval, LastKnownGood, Mode, PolicyRules, RevertMode, Severity, fmt_duration,
 };
@@ -146,7 +147,13 @@ impl fmt::Display for Decision {
                     intent.reason()
                 )?;
                 if !intent.overridden.is_empty() {
-                    write!(f, " [guards overridden: {:?}]", intent.overridden)?;
+                    let kinds: Vec<String> =
+                        intent.overridden.iter().map(ToString::to_string).collect();
+                    write!(
+                        f,
+                        " [guards overridden by --force-guards: {}]",
+                        kinds.join(", ")
+                    )?;
                 }
                 if let Some(by) = &intent.approved_by {
                     write!(f, " [approved by {by}]")?;

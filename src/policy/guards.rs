@@ -12,7 +12,7 @@ use crate::domain::CommitSha;
 use crate::domain::health::Observation;
 use crate::domain::ledger::LkgRecord;
 
-use super::judge::{Evidence, EvidenceClass};
+use super::evidence::{Evidence, EvidenceClass};
 use super::types::{
     CulpritFact, LastKnownGood, PastRevert, PolicyRules, RevertedFact, after, before, elapsed,
     fmt_duration,
@@ -147,6 +147,21 @@ impl Guard {
             self.kind(),
             GuardKind::NoDeployedRevision | GuardKind::NoLastKnownGood | GuardKind::NothingToRevert
         )
+    }
+}
+
+impl fmt::Display for GuardKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GuardKind::NoDeployedRevision => "no deployed revision",
+            GuardKind::NoLastKnownGood => "no last-known-good",
+            GuardKind::NothingToRevert => "nothing to revert",
+            GuardKind::Loop => "loop guard",
+            GuardKind::Freeze => "freeze",
+            GuardKind::MaxReverts => "max reverts",
+            GuardKind::Cooldown => "cooldown",
+            GuardKind::Grace => "grace period",
+        })
     }
 }
 

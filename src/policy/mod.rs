@@ -14,13 +14,15 @@
 //! - only `decide` can build the [`Approved`] proof a revert needs.
 
 mod decision;
+mod evidence;
 mod guards;
 mod judge;
 mod types;
 
 pub use decision::{Approved, DecideInput, Decision, EXIT_HELD, EXIT_OK, RevertIntent, decide};
+pub use evidence::{Evidence, EvidenceClass, Seen, UnknownReason};
 pub use guards::{Facts, FreezeSource, Guard, GuardKind};
-pub use judge::{Evidence, EvidenceClass, JudgeInput, Seen, UnknownReason, Verdict, judge};
+pub use judge::{JudgeInput, Verdict, judge};
 pub use types::{
     Approval, CulpritFact, HealthRules, LastKnownGood, Mode, PastRevert, PolicyRules, Quarantined,
     RevertLimit, RevertMode, RevertedFact, Severity, SignalResult, SignalState, Unavailable,

@@ -216,7 +216,7 @@ pub enum UnavailableKind {
 impl fmt::Display for UnavailableKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            UnavailableKind::Unreachable => "unreachable",
+            UnavailableKind::Unreachable => "is unreachable",
             UnavailableKind::Malformed => "answered with something revertbot cannot read",
             UnavailableKind::NotFound => "does not know the app",
         })
