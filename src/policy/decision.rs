@@ -30,6 +30,13 @@ pub const EXIT_OK: u8 = 0;
 /// did not approve (bors' `ExclusiveLockProof`). There is deliberately no
 /// `DerefMut` and no way to take the value out: what was approved is what
 /// gets published.
+///
+/// ```compile_fail
+/// use revertbot::policy::{Approved, RevertIntent};
+/// fn forge(intent: RevertIntent) -> Approved<RevertIntent> {
+///     Approved(intent) // error: the field is private
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Approved<T>(T);

@@ -52,6 +52,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The report's `verdict` field: `healthy`, `breach` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Healthy { .. } => "healthy",
+            Verdict::Breach { .. } => "breach",
+            Verdict::Unknown { .. } => "unknown",
+        }
+    }
+
     pub fn is_breach(&self) -> bool {
         matches!(self, Verdict::Breach { .. })
     }

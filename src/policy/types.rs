@@ -65,7 +65,9 @@ impl fmt::Display for RevertMode {
     }
 }
 
-/// What counts as a breach (from `apps[].health`).
+/// What counts as a breach (from `apps[].health`). Without `health.pods`
+/// in the config, build it with the three pod rules off
+/// (`crashloop: false, image_pull: false, not_ready_for: None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthRules {
     /// Controller `Degraded` / `Missing` is a critical breach.
