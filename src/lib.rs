@@ -11,6 +11,7 @@ pub mod controller;
 pub mod domain;
 pub mod git;
 pub mod manifest;
+pub mod registry;
 pub mod render;
 pub mod report;
 pub mod yaml;
