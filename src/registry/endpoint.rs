@@ -56,7 +56,7 @@ impl Endpoint {
             };
         }
         let host = written.unwrap_or_default().to_ascii_lowercase();
-        let insecure = is_loopback(&host) || allowed(&host, plain_http);
+        let insecure = is_loopback(&host) || plain_http_allowed(&host, plain_http);
         let scheme = if insecure { "http" } else { "https" };
         Endpoint {
             display: host.clone(),
@@ -79,7 +79,7 @@ impl Endpoint {
 
 /// Whether plain HTTP to `host_port` (`host`, `host:port`, `[v6]:port`) is
 /// allowed by the list.
-fn allowed(host_port: &str, list: &[String]) -> bool {
+pub(crate) fn plain_http_allowed(host_port: &str, list: &[String]) -> bool {
     let host = strip_port(host_port);
     list.iter().any(|entry| {
         let entry = entry.trim().to_ascii_lowercase();

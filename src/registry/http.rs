@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::auth::{self, AuthHeader, Credential, Hint, Lookup, TokenKey, TokenResponse};
 use super::challenge::{AuthChallenge, BearerChallenge, auth_challenge};
-use super::endpoint::{Endpoint, is_loopback};
+use super::endpoint::{Endpoint, is_loopback, plain_http_allowed};
 use super::{Ctx, MANIFEST_ACCEPT, Registry, RegistryConfig, RegistryError};
 
 /// Largest manifest or token response we read.
@@ -168,13 +168,7 @@ impl Registry {
             None => realm.host_str().unwrap_or_default().to_owned(),
         };
         let plain_ok = is_loopback(&realm_host)
-            || ep.plain_http
-            || self
-                .inner
-                .config
-                .plain_http
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(&realm_host));
+            || plain_http_allowed(&realm_host, &self.inner.config.plain_http);
         if realm.scheme() == "http" && !plain_ok {
             return Err(ctx.malformed(&format!(
                 "the token service {realm_host} is plain HTTP; refusing to send credentials there (list it in plain_http if that is intended)"

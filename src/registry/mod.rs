@@ -152,7 +152,7 @@ impl Registry {
         let resp = self.request(&ctx, &ep, Method::HEAD, &url).await?;
         match resp.status() {
             StatusCode::OK => {}
-            status => return Err(self.failure(&ctx, &ep, &url, status).await),
+            status => return Err(self.failure(&ctx, &ep, status).await),
         }
         if let Some(value) = resp.headers().get("docker-content-digest") {
             let text = value.to_str().unwrap_or_default();
@@ -167,7 +167,7 @@ impl Registry {
         // No header: hash exactly the bytes the registry serves.
         let resp = self.request(&ctx, &ep, Method::GET, &url).await?;
         if resp.status() != StatusCode::OK {
-            return Err(self.failure(&ctx, &ep, &url, resp.status()).await);
+            return Err(self.failure(&ctx, &ep, resp.status()).await);
         }
         let body = http::body(&ctx, &self.inner.config, resp).await?;
         if body.is_empty() {
@@ -190,7 +190,7 @@ impl Registry {
         match resp.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            status => Err(self.failure(&ctx, &ep, &url, status).await),
+            status => Err(self.failure(&ctx, &ep, status).await),
         }
     }
 
@@ -203,29 +203,23 @@ impl Registry {
         (ep, ctx)
     }
 
-    /// The error for a non-200 manifest answer. For 404 a `GET` tells a
-    /// missing repository from a missing tag (HEAD answers have no body).
-    async fn failure(
-        &self,
-        ctx: &Ctx,
-        ep: &Endpoint,
-        url: &str,
-        status: StatusCode,
-    ) -> RegistryError {
+    /// The error for a non-200 manifest answer. On 404 the tag list tells
+    /// a missing repository from a missing tag (distribution answers
+    /// `MANIFEST_UNKNOWN` for both, and HEAD answers have no body).
+    async fn failure(&self, ctx: &Ctx, ep: &Endpoint, status: StatusCode) -> RegistryError {
         match status {
             StatusCode::NOT_FOUND => {
-                let missing = match self.request(ctx, ep, Method::GET, url).await {
+                let url = format!("{}/v2/{}/tags/list?n=1", ep.base, ep.repository);
+                let missing = match self.request(ctx, ep, Method::GET, &url).await {
+                    Ok(resp) if resp.status() == StatusCode::OK => Missing::Manifest,
                     Ok(resp) if resp.status() == StatusCode::NOT_FOUND => {
                         match http::body(ctx, &self.inner.config, resp).await {
-                            Ok(body) => http::error_codes(&body)
-                                .iter()
-                                .find_map(|code| match code.as_str() {
-                                    "NAME_UNKNOWN" => Some(Missing::Repository),
-                                    "MANIFEST_UNKNOWN" => Some(Missing::Manifest),
-                                    _ => None,
-                                })
-                                .unwrap_or(Missing::Unknown),
-                            Err(_) => Missing::Unknown,
+                            Ok(body)
+                                if http::error_codes(&body).iter().any(|c| c == "NAME_UNKNOWN") =>
+                            {
+                                Missing::Repository
+                            }
+                            _ => Missing::Unknown,
                         }
                     }
                     _ => Missing::Unknown,
