@@ -259,6 +259,29 @@ mod tests {
     }
 
     #[test]
+    fn cached_tokens_expire_per_scope() {
+        let now = Instant::now();
+        let key = |scope: &str| TokenKey {
+            realm: "https://auth.example.com/token".to_owned(),
+            service: "registry.example.com".to_owned(),
+            scope: scope.to_owned(),
+        };
+        let mut state = AuthState::default();
+        let token: TokenResponse =
+            serde_json::from_str(r#"{"token":"t1","expires_in":100}"#).unwrap();
+        state
+            .tokens
+            .insert(key("repository:a:pull"), token.into_token(now).unwrap());
+        let t = state.token(&key("repository:a:pull"), now).unwrap();
+        assert_eq!(t.expose_secret(), "t1");
+        assert!(state.token(&key("repository:b:pull"), now).is_none());
+        // Used until 90 % of its life, then fetched again.
+        let at = |s| now + Duration::from_secs(s);
+        assert!(state.token(&key("repository:a:pull"), at(89)).is_some());
+        assert!(state.token(&key("repository:a:pull"), at(90)).is_none());
+    }
+
+    #[test]
     fn docker_config_lookup() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");

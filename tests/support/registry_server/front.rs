@@ -18,6 +18,8 @@ pub enum Mode {
     /// Forward, but drop `Docker-Content-Digest` from manifest answers
     /// (some registries and caches do).
     StripDigest,
+    /// Forward, but replace `Docker-Content-Digest` with this value.
+    RewriteDigest(String),
     /// Answer every request with this status and no body.
     Status(u16),
     /// Answer every request 401 with this `WWW-Authenticate` value.
@@ -135,7 +137,7 @@ async fn handle(State(s): State<Arc<Inner>>, req: Request) -> Response {
             tokio::time::sleep(Duration::from_secs(60)).await;
             return StatusCode::GATEWAY_TIMEOUT.into_response();
         }
-        Mode::Pass | Mode::StripDigest => {}
+        Mode::Pass | Mode::StripDigest | Mode::RewriteDigest(_) => {}
     }
     let mut upstream = s.client.request(method, format!("{}{target}", s.upstream));
     for (name, value) in req.headers() {
@@ -152,8 +154,14 @@ async fn handle(State(s): State<Arc<Inner>>, req: Request) -> Response {
     };
     let status = resp.status();
     let mut headers = resp.headers().clone();
-    if mode == Mode::StripDigest {
-        headers.remove("docker-content-digest");
+    match &mode {
+        Mode::StripDigest => {
+            headers.remove("docker-content-digest");
+        }
+        Mode::RewriteDigest(value) if headers.contains_key("docker-content-digest") => {
+            headers.insert("docker-content-digest", value.parse().unwrap());
+        }
+        _ => {}
     }
     let bytes = resp.bytes().await.unwrap_or_default();
     let mut out = Response::new(Body::from(bytes));
