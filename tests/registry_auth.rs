@@ -145,6 +145,34 @@ async fn anonymous_bearer_flow_then_cached_token() {
 }
 
 #[tokio::test]
+async fn a_refused_cached_token_is_replaced_not_reused() {
+    let s = Secured::start().await;
+    let client = client(CredentialSource::Anonymous);
+    client.resolve(&s.image("public/app:v1")).await.unwrap();
+    assert_eq!(s.token.seen().len(), 1);
+
+    s.front.set_mode(Mode::ChallengeOnce(format!(
+        r#"Bearer realm="{}",service="{}",scope="repository:public/app:pull",error="invalid_token""#,
+        s.token.realm(),
+        token::SERVICE
+    )));
+    s.front.clear();
+    let got = client.resolve(&s.image("public/app:v1")).await.unwrap();
+    assert_eq!(got.as_str(), s.public.digest);
+    assert_eq!(s.token.seen().len(), 2, "a fresh token after the 401");
+    let calls = s.registry_calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|(_, _, bearer)| *bearer));
+    let tokens: Vec<_> = s
+        .front
+        .seen()
+        .into_iter()
+        .map(|r| r.authorization)
+        .collect();
+    assert_ne!(tokens[0], tokens[1], "the refused token was offered again");
+}
+
+#[tokio::test]
 async fn basic_credentials_from_docker_config_get_a_token_for_a_private_repo() {
     let s = Secured::start().await;
     let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
@@ -351,4 +379,52 @@ async fn the_token_service_issues_tokens_the_registry_accepts() {
         .await
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn basic_auth_registries_get_the_docker_credentials_directly() {
+    let open = RegistryServer::start().await;
+    let pushed = open
+        .push_image("team/app", "v1", Flavor::Oci, "basic")
+        .await;
+    let front = Front::start(
+        &open.base_url(),
+        Mode::Basic {
+            user: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+        },
+    )
+    .await;
+    let reference: ImageRef = format!("{}/team/app:v1", front.host()).parse().unwrap();
+
+    let anonymous = client(CredentialSource::Anonymous);
+    let err = anonymous.resolve(&reference).await.unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::Unauthorized { hint, .. } if hint.contains("anonymous")),
+        "{err:?}"
+    );
+
+    let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let dir = docker_config(&format!(
+        r#"{{"auths":{{"http://{}":{{"auth":"{auth}"}}}}}}"#,
+        front.host()
+    ));
+    let client = client(login(dir.path()));
+    front.clear();
+    assert_eq!(
+        client.resolve(&reference).await.unwrap().as_str(),
+        pushed.digest
+    );
+    assert_eq!(front.seen().len(), 2, "401, then with Basic");
+    // Known to want Basic: sent up front next time.
+    front.clear();
+    client.resolve(&reference).await.unwrap();
+    assert_eq!(front.seen().len(), 1);
+    assert!(
+        front.seen()[0]
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Basic ")
+    );
 }

@@ -71,6 +71,9 @@ impl Registry {
                 AuthChallenge::Bearer(bearer) => {
                     let scope = bearer.scope.clone().unwrap_or_else(|| ep.pull_scope());
                     self.remember(ep, &bearer, &scope);
+                    // A cached token the registry just refused (revoked,
+                    // clock skew) must not be offered again.
+                    self.lock().tokens.remove(&token_key(&bearer, &scope));
                     AuthHeader::Bearer(self.token(ctx, ep, &bearer, &scope).await?)
                 }
                 AuthChallenge::Basic => {
@@ -154,11 +157,7 @@ impl Registry {
         bearer: &BearerChallenge,
         scope: &str,
     ) -> Result<secrecy::SecretString, RegistryError> {
-        let key = TokenKey {
-            realm: bearer.realm.to_string(),
-            service: bearer.service.clone().unwrap_or_default(),
-            scope: scope.to_owned(),
-        };
+        let key = token_key(bearer, scope);
         if let Some(token) = self.lock().token(&key, Instant::now()) {
             return Ok(token);
         }
@@ -345,6 +344,14 @@ impl Registry {
                 }
             }
         }
+    }
+}
+
+fn token_key(bearer: &BearerChallenge, scope: &str) -> TokenKey {
+    TokenKey {
+        realm: bearer.realm.to_string(),
+        service: bearer.service.clone().unwrap_or_default(),
+        scope: scope.to_owned(),
     }
 }
 

@@ -24,6 +24,12 @@ pub enum Mode {
     Status(u16),
     /// Answer every request 401 with this `WWW-Authenticate` value.
     Challenge(String),
+    /// Answer the next request 401 with this `WWW-Authenticate` value,
+    /// then pass (a token the registry stopped accepting).
+    ChallengeOnce(String),
+    /// Demand HTTP Basic auth (`Basic realm=...` challenge), as registries
+    /// with htpasswd auth do, then pass.
+    Basic { user: String, password: String },
     /// Hold every request for a minute without answering.
     Stall,
 }
@@ -133,9 +139,30 @@ async fn handle(State(s): State<Arc<Inner>>, req: Request) -> Response {
         Mode::Challenge(value) => {
             return (StatusCode::UNAUTHORIZED, [("www-authenticate", value)]).into_response();
         }
+        Mode::ChallengeOnce(value) => {
+            *s.mode.lock().unwrap() = Mode::Pass;
+            return (StatusCode::UNAUTHORIZED, [("www-authenticate", value)]).into_response();
+        }
         Mode::Stall => {
             tokio::time::sleep(Duration::from_secs(60)).await;
             return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        Mode::Basic {
+            ref user,
+            ref password,
+        } => {
+            let given = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::support::http::basic_credentials);
+            if given != Some((user.clone(), password.clone())) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [("www-authenticate", r#"Basic realm="basic-realm""#)],
+                )
+                    .into_response();
+            }
         }
         Mode::Pass | Mode::StripDigest | Mode::RewriteDigest(_) => {}
     }
