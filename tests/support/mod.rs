@@ -7,6 +7,7 @@ pub mod git2_client;
 pub mod githost;
 pub mod http;
 pub mod infra;
+pub mod registry_server;
 pub mod repo;
 
 pub use githost::{GitHost, USERNAME};
