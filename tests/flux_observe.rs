@@ -4,29 +4,17 @@
 
 mod support;
 
-use revertbot::controller::flux::{Flux, FluxOptions};
+use revertbot::controller::flux::Flux;
 use revertbot::controller::{AppRef, Controller, ControllerError, Detail, FluxKind};
 use revertbot::domain::health::{Health, SyncStatus};
 use serde_json::{Value, json};
-use support::fake_kube::{FakeKube, TOKEN, fixture, fixture_objects};
+use support::fake_kube::{FakeKube, TOKEN, fixture, fixture_objects, test_options};
 
 const GOOD: &str = "450796ddb2ab6724ee1cc32a4be56da032d1cca0";
 const BAD: &str = "7c500d302e38e7e4a3f327343a8a5c21acaaeb87";
 
-fn options() -> FluxOptions {
-    FluxOptions {
-        request_timeout: std::time::Duration::from_secs(5),
-        retry_min_delay: std::time::Duration::from_millis(5),
-        retry_max_delay: std::time::Duration::from_millis(20),
-        ..FluxOptions::default()
-    }
-}
-
 async fn flux(fake: &FakeKube) -> Flux {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    Flux::from_url(&fake.url(), Some(TOKEN.into()), options())
-        .await
-        .unwrap()
+    fake.flux(test_options()).await
 }
 
 fn app(kind: FluxKind, namespace: &str, name: &str) -> AppRef {

@@ -23,6 +23,7 @@ use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use revertbot::controller::flux::{Flux, FluxOptions};
 use serde_json::{Value, json};
 
 mod model;
@@ -69,6 +70,20 @@ const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
     ("apps", "v1", "daemonsets", "DaemonSet", false),
     ("", "v1", "pods", "Pod", false),
 ];
+
+/// Small timeouts and fast retries for tests: 3 attempts of at most
+/// `request_timeout` each.
+pub fn test_options() -> FluxOptions {
+    FluxOptions {
+        request_timeout: Duration::from_millis(500),
+        attempts: 3,
+        retry_min_delay: Duration::from_millis(5),
+        retry_max_delay: Duration::from_millis(20),
+        refresh_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(10),
+        reconcile_source: true,
+    }
+}
 
 /// How the simulated Flux controller answers a reconcile request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +183,15 @@ impl FakeKube {
             }
         }
         fake
+    }
+
+    /// A Flux client for the fake (bearer token, the rustls provider
+    /// installed as `main` does).
+    pub async fn flux(&self, options: FluxOptions) -> Flux {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        Flux::from_url(&self.url(), Some(TOKEN.into()), options)
+            .await
+            .unwrap()
     }
 
     pub fn url(&self) -> String {
