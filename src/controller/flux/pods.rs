@@ -170,8 +170,10 @@ impl Flux {
         Ok(pods
             .iter()
             .filter(|p| {
-                controller_uid(&p.metadata)
-                    .is_none_or(|uid| workload.owners.iter().any(|o| o == uid))
+                // With no known owner (no ReplicaSet yet) the selector alone decides.
+                workload.owners.is_empty()
+                    || controller_uid(&p.metadata)
+                        .is_none_or(|uid| workload.owners.iter().any(|o| o == uid))
             })
             .map(|p| {
                 let current = match &workload.current {
