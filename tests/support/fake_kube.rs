@@ -310,35 +310,6 @@ fn ok(body: Value) -> Response {
         .into_response()
 }
 
-/// A parsed request path.
-struct Route {
-    resource: &'static (&'static str, &'static str, &'static str, &'static str, bool),
-    namespace: String,
-    name: Option<String>,
-}
-
-fn route(path: &str) -> Option<Route> {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let (group, version, rest) = match parts.as_slice() {
-        ["api", version, rest @ ..] => ("", *version, rest),
-        ["apis", group, version, rest @ ..] => (*group, *version, rest),
-        _ => return None,
-    };
-    let (namespace, plural, name) = match rest {
-        ["namespaces", ns, plural] => (*ns, *plural, None),
-        ["namespaces", ns, plural, name] => (*ns, *plural, Some((*name).to_owned())),
-        _ => return None,
-    };
-    let resource = RESOURCES
-        .iter()
-        .find(|r| r.0 == group && r.1 == version && r.2 == plural)?;
-    (!namespace.is_empty()).then(|| Route {
-        resource,
-        namespace: namespace.to_owned(),
-        name,
-    })
-}
-
 async fn handle(
     AxumState(state): AxumState<Arc<Mutex<State>>>,
     method: Method,
@@ -416,7 +387,7 @@ async fn respond(
     {
         return status(401, "Unauthorized", "Unauthorized", None);
     }
-    let Some(route) = route(uri.path()) else {
+    let Some(route) = model::route(uri.path()) else {
         return status(
             404,
             "NotFound",
@@ -437,7 +408,7 @@ async fn respond(
         );
         return status(403, "Forbidden", &message, None);
     }
-    let query: Vec<(String, String)> = form_urlencoded(uri.query().unwrap_or(""));
+    let query: Vec<(String, String)> = model::form_urlencoded(uri.query().unwrap_or(""));
     let allowed: &[&str] = match (method.as_str(), &route.name) {
         ("GET", None) => &[
             "labelSelector",
@@ -623,15 +594,4 @@ fn echo(state: Arc<Mutex<State>>, key: (String, String, String), token: String) 
         }
         Echo::Never => {}
     }
-}
-
-fn form_urlencoded(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (model::percent_decode(k), model::percent_decode(v))
-        })
-        .collect()
 }

@@ -65,6 +65,7 @@ where
         async move {
             match tokio::time::timeout(timeout, fut).await {
                 Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) if timed_out(&e) => Err(Failure::TimedOut),
                 Ok(Err(e)) => Err(Failure::Kube(e)),
                 Err(_) => Err(Failure::TimedOut),
             }
@@ -77,6 +78,22 @@ where
         })
         .await
         .map_err(|failure| map_failure(failure, doing, timeout))
+}
+
+/// kube's own connect/read timeouts (the backstop set in
+/// [`super::Flux::from_config`]) surface as an `io::ErrorKind::TimedOut`
+/// somewhere in the source chain.
+fn timed_out(error: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// `kube::Error` → `ControllerError`, with a next step in each message.

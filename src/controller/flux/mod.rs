@@ -17,7 +17,7 @@ mod call;
 mod objects;
 mod pods;
 mod refresh;
-pub mod status;
+mod status;
 
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::controller::{AppRef, Controller, ControllerError, Detail, FluxKind};
 use crate::domain::CommitSha;
 use crate::domain::health::{Observation, PodState};
 
+pub use pods::digest_from_image_id;
 pub use status::parse_revision;
 
 /// Timeouts and retry bounds. The defaults report a down API server within
@@ -194,9 +195,12 @@ impl Flux {
             .trim_end_matches('/')
             .to_owned();
         config.default_retry = false;
+        // Backstops only: each attempt is cut off at `request_timeout` by
+        // `call`, which starts its clock first.
+        let backstop = options.request_timeout.saturating_mul(2);
         config.connect_timeout = Some(options.request_timeout);
-        config.read_timeout = Some(options.request_timeout);
-        config.write_timeout = Some(options.request_timeout);
+        config.read_timeout = Some(backstop);
+        config.write_timeout = Some(backstop);
         config.reset_reader_on_write = true;
         let client = Client::try_from(config).map_err(|e| FluxSetupError::Client {
             server: server.clone(),

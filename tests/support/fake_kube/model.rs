@@ -221,3 +221,43 @@ pub fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A parsed request path.
+pub struct Route {
+    pub resource: &'static (&'static str, &'static str, &'static str, &'static str, bool),
+    pub namespace: String,
+    pub name: Option<String>,
+}
+
+pub fn route(path: &str) -> Option<Route> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, version, rest) = match parts.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return None,
+    };
+    let (namespace, plural, name) = match rest {
+        ["namespaces", ns, plural] => (*ns, *plural, None),
+        ["namespaces", ns, plural, name] => (*ns, *plural, Some((*name).to_owned())),
+        _ => return None,
+    };
+    let resource = super::RESOURCES
+        .iter()
+        .find(|r| r.0 == group && r.1 == version && r.2 == plural)?;
+    (!namespace.is_empty()).then(|| Route {
+        resource,
+        namespace: namespace.to_owned(),
+        name,
+    })
+}
+
+pub fn form_urlencoded(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
