@@ -50,6 +50,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// One pass over all (or one) apps: observe, judge, act per policy.
+    Check(CheckArgs),
+    /// `check` in a loop until stopped (SIGTERM / Ctrl-C finish the cycle).
+    Watch(WatchArgs),
     /// Show what a revert would do (culprits, diff, pins); change nothing.
     Plan(PlanArgs),
     /// Revert the culprits of an app and publish the revert.
@@ -59,6 +63,44 @@ pub enum Command {
     /// Check or describe the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this app.
+    #[arg(long)]
+    pub app: Option<String>,
+
+    /// Judge and plan, but record and revert nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Time between the starts of two checks (`30s`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+
+    /// Only this app.
+    #[arg(long)]
+    pub app: Option<String>,
+
+    /// Judge and plan, but record and revert nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration like 30s or 2m: {e}"))?;
+    let d =
+        std::time::Duration::try_from(span).map_err(|_| format!("`{text}` must be positive"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("`{text}` is too short — use at least 1s"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.log_format, cli.verbose);
+    // Two TLS crypto providers end up linked in (aws-lc-rs, ring); pick one
+    // before any client builds a TLS config, or that client panics.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     // The config lives in the infra repo, so by default it is found there.
     let globals = Globals {
         config: cli
@@ -51,6 +54,26 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
         Command::Config(ConfigCommand::Schema) => {
             return Ok(print_stdout(&commands::config_cmd::schema()));
         }
+        Command::Check(args) => {
+            let check = commands::check::CheckArgs {
+                app: args.app.clone(),
+                dry_run: args.dry_run,
+            };
+            runtime()?.block_on(async {
+                let config = revertbot::config::load(&globals.config)?.config;
+                let controllers = commands::controllers::Controllers::from_env(&config)
+                    .await
+                    .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
+                commands::check::run(globals, &check, &controllers).await
+            })?
+        }
+        Command::Watch(args) => {
+            let check = commands::check::CheckArgs {
+                app: args.app.clone(),
+                dry_run: args.dry_run,
+            };
+            return runtime()?.block_on(watch(cli.output, globals, check, args.interval));
+        }
         Command::Plan(args) => commands::plan::run(
             globals,
             &commands::plan::PlanArgs {
@@ -73,6 +96,7 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 },
                 mode: commands::revert::Mode::Push,
                 reason: args.reason.clone(),
+                bad_images: Vec::new(),
             },
         )?,
         Command::Record(args) => commands::record::run(
@@ -85,6 +109,80 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
         )?,
     };
     Ok(emit(cli.output, &outcome))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, commands::CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| commands::CommandError::Usage(format!("cannot start the async runtime: {e}")))
+}
+
+/// Checks every `interval` until SIGTERM or Ctrl-C; a signal lets the
+/// running cycle finish (a revert half-pushed is never abandoned).
+async fn watch(
+    output: OutputFormat,
+    globals: &Globals,
+    check: commands::check::CheckArgs,
+    interval: std::time::Duration,
+) -> Result<u8, commands::CommandError> {
+    let config = revertbot::config::load(&globals.config)?.config;
+    let controllers = commands::controllers::Controllers::from_env(&config)
+        .await
+        .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
+    // Register the handlers now: a signal that arrives during a cycle waits
+    // for the cycle to finish instead of killing the process mid-push.
+    let mut stop = Shutdown::register()?;
+    loop {
+        let started = tokio::time::Instant::now();
+        match commands::check::run(globals, &check, &controllers).await {
+            // One document per cycle: JSON lines with --output json.
+            Ok(outcome) => {
+                let text = match output {
+                    OutputFormat::Text => report::to_text(&outcome.report),
+                    OutputFormat::Json => serde_json::to_string(&outcome.report)
+                        .map(|j| format!("{j}\n"))
+                        .unwrap_or_default(),
+                };
+                print_stdout(&text);
+            }
+            Err(e) => tracing::error!(error = %e, "check cycle failed; trying again next cycle"),
+        }
+        tokio::select! {
+            () = stop.recv() => {
+                tracing::info!("stopping: signal received");
+                return Ok(exit::OK);
+            }
+            () = tokio::time::sleep_until(started + interval) => {}
+        }
+    }
+}
+
+struct Shutdown {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn register() -> Result<Self, commands::CommandError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let register = |kind| {
+            signal(kind)
+                .map_err(|e| commands::CommandError::Usage(format!("cannot handle signals: {e}")))
+        };
+        Ok(Self {
+            term: register(SignalKind::terminate())?,
+            interrupt: register(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
 
 fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {

@@ -2,7 +2,9 @@
 //! (git, manifest, config) around pure decisions and returning a report and
 //! an exit code. Nothing here prints; `main` does.
 
+pub mod check;
 pub mod config_cmd;
+pub mod controllers;
 pub mod lkg;
 mod locate;
 pub mod plan;
@@ -12,6 +14,7 @@ pub mod revert;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::config::{self, AppConfig, Config, ConfigError};
 use crate::domain::AppName;
@@ -79,33 +82,23 @@ impl CommandError {
 
 pub type Result<T, E = CommandError> = std::result::Result<T, E>;
 
-/// The infra repo, its remote, and one configured app.
-pub struct Session {
-    pub config: Config,
-    pub app: AppConfig,
-    pub app_name: AppName,
-    pub paths: AppPaths,
-    pub pin_rules: PinRules,
-    pub repo: InfraRepo,
+/// The loaded config, the infra repo and its remote: what every app of a
+/// run shares (one config load, one repository, one fetch).
+pub struct Workspace {
+    pub config: Rc<Config>,
+    pub config_path: PathBuf,
+    pub repo: Rc<InfraRepo>,
     pub remote: Remote,
 }
 
-impl Session {
-    pub fn open(globals: &Globals, app: &str) -> Result<Self> {
+impl Workspace {
+    pub fn open(globals: &Globals) -> Result<Self> {
         let loaded = config::load(&globals.config)?;
         let file = globals.config.display().to_string();
         for warning in &loaded.warnings {
             tracing::warn!("{}", warning.render(&file));
         }
         let config = loaded.config;
-        let app_config = config
-            .app(app)
-            .cloned()
-            .ok_or_else(|| CommandError::UnknownApp {
-                name: app.to_owned(),
-                config: globals.config.display().to_string(),
-                known: config.apps.iter().map(|a| a.name.clone()).collect(),
-            })?;
         let repo = InfraRepo::open(&globals.repo)?;
         let remote = Remote::new(
             &config.repo.remote,
@@ -113,15 +106,51 @@ impl Session {
             Credentials::from_env(),
         );
         Ok(Self {
+            config: Rc::new(config),
+            config_path: globals.config.clone(),
+            repo: Rc::new(repo),
+            remote,
+        })
+    }
+
+    /// The session for one configured app.
+    pub fn session(&self, app: &str) -> Result<Session> {
+        let app_config = self
+            .config
+            .app(app)
+            .cloned()
+            .ok_or_else(|| CommandError::UnknownApp {
+                name: app.to_owned(),
+                config: self.config_path.display().to_string(),
+                known: self.config.apps.iter().map(|a| a.name.clone()).collect(),
+            })?;
+        Ok(Session {
             paths: AppPaths::compile(&app_config.paths)
                 .map_err(|e| CommandError::Usage(format!("apps[].paths of {app}: {e}")))?,
             pin_rules: pin_rules(&app_config)?,
             app_name: AppName(app_config.name.clone()),
             app: app_config,
-            config,
-            repo,
-            remote,
+            config: Rc::clone(&self.config),
+            repo: Rc::clone(&self.repo),
+            remote: self.remote.clone(),
         })
+    }
+}
+
+/// The infra repo, its remote, and one configured app.
+pub struct Session {
+    pub config: Rc<Config>,
+    pub app: AppConfig,
+    pub app_name: AppName,
+    pub paths: AppPaths,
+    pub pin_rules: PinRules,
+    pub repo: Rc<InfraRepo>,
+    pub remote: Remote,
+}
+
+impl Session {
+    pub fn open(globals: &Globals, app: &str) -> Result<Self> {
+        Workspace::open(globals)?.session(app)
     }
 
     pub fn repo_root(&self) -> &Path {

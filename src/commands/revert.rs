@@ -29,6 +29,9 @@ pub struct RevertArgs {
     pub request: Request,
     pub mode: Mode,
     pub reason: Option<String>,
+    /// Bad images with digests the caller observed (the health loop passes
+    /// the live digests of the broken revision), quarantined by the incident.
+    pub bad_images: Vec<String>,
 }
 
 /// A revert ready to commit.
@@ -42,13 +45,19 @@ pub(super) struct Prepared {
 pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
     let started = Instant::now();
     let session = Session::open(globals, &args.app)?;
+    execute(&session, args, started)
+}
+
+/// Builds the revert on the current tip and pushes it, rebuilding when the
+/// branch moved (compare-and-swap); records the incident.
+pub fn execute(session: &Session, args: &RevertArgs, started: Instant) -> Result<Outcome> {
     let span = tracing::info_span!("revert", app = %args.app, incident = tracing::field::Empty, revision = tracing::field::Empty);
     let _entered = span.enter();
     let mut delay = Duration::from_millis(300);
     for attempt in 1..=PUSH_ATTEMPTS {
-        let located = locate(&session, &args.request)?;
+        let located = locate(session, &args.request)?;
         span.record("revision", located.deployed.as_str());
-        let mut report = base_report(&session, &located);
+        let mut report = base_report(session, &located);
         report.signals.push(SignalReport {
             source: "manual".to_owned(),
             detail: args
@@ -56,10 +65,10 @@ pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
                 .clone()
                 .unwrap_or_else(|| "revert requested by hand".to_owned()),
         });
-        if let Some(outcome) = nothing_to_do(&session, &located, &mut report, true)? {
+        if let Some(outcome) = nothing_to_do(session, &located, &mut report, true)? {
             return Ok(outcome);
         }
-        let prepared = prepare(&session, &located, args.reason.as_deref())?;
+        let prepared = prepare(session, &located, args.reason.as_deref())?;
         span.record("incident", prepared.incident.as_str());
         fill_plan(&mut report, &prepared);
         if prepared.built.is_empty() {
@@ -86,13 +95,13 @@ pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
                     .timings_ms
                     .insert("revert".to_owned(), elapsed_ms(started));
                 let incident = incident_record(
-                    &session,
+                    session,
                     &located,
                     &prepared,
                     &commit,
                     args.reason.as_deref(),
                 );
-                record_incident(&session, &commit, incident)?;
+                record_incident(session, &commit, incident)?;
                 report.action = Action::Pushed;
                 report.revert_commit = Some(commit.to_string());
                 report.reason = format!(

@@ -1,0 +1,234 @@
+//! Carrying out a decision: record the last-known-good, or revert, publish
+//! and wait for Healthy, or say why nothing happens.
+
+use std::time::{Duration, Instant};
+
+use crate::config::AppConfig;
+use crate::controller::{AppRef, Controller};
+use crate::domain::health::Observation;
+use crate::domain::ledger::{LkgRecord, NoteDoc, RecordSource, RecordedImage};
+use crate::policy::{Decision, RevertMode};
+use crate::report::{Action, AppReport, PinnedImage};
+
+use super::super::controllers::Any;
+use super::super::lkg::{pick_digests, record_source};
+use super::super::locate::Request;
+use super::super::progress::Progress;
+use super::super::revert::{Mode, RevertArgs, execute};
+use super::super::wait::{WaitOutcome, WaitTarget, wait_healthy};
+use super::super::{Result, Session, exit};
+use super::facts::manifest_images;
+use super::{RunContext, elapsed_ms};
+
+/// How often the wait polls the controller.
+const POLL: Duration = Duration::from_secs(2);
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn act(
+    session: &Session,
+    ctx: &RunContext,
+    app: &AppConfig,
+    app_ref: &AppRef,
+    controller: &Any<'_>,
+    observation: Option<&Observation>,
+    decision: Decision,
+    mut report: AppReport,
+) -> Result<(AppReport, u8)> {
+    match decision {
+        Decision::Nothing { reason } => {
+            report.reason = reason;
+            Ok((report, exit::OK))
+        }
+        Decision::Hold { reason, .. } => {
+            report.action = Action::Blocked;
+            report.reason = reason;
+            Ok((report, exit::BLOCKED))
+        }
+        Decision::RequestApproval(intent) => {
+            report.action = Action::Blocked;
+            report.incident = Some(intent.incident.clone());
+            report.reason = format!(
+                "{} — policy asks for approval first, and approvals (Slack, PR comments) are not set up in this version: revert by hand with `revertbot revert --app {}` if you agree",
+                intent.reason(),
+                app.name
+            );
+            Ok((report, exit::BLOCKED))
+        }
+        Decision::RecordLastKnownGood(record) => {
+            record_lkg(session, ctx, observation, record, report).await
+        }
+        Decision::Revert(approved) => {
+            let intent = approved.get();
+            report.incident = Some(intent.incident.clone());
+            if intent.mode != RevertMode::Push {
+                report.action = Action::Blocked;
+                report.reason = format!(
+                    "{} — policy says publish by pull request, which needs the GitHub integration (not in this version); set the app's policy to `push` or revert by hand",
+                    intent.reason()
+                );
+                return Ok((report, exit::BLOCKED));
+            }
+            if ctx.dry_run {
+                report.action = Action::DryRun;
+                report.reason = format!("would revert: {}", intent.reason());
+                return Ok((report, exit::OK));
+            }
+            let started = Instant::now();
+            let outcome = execute(
+                session,
+                &RevertArgs {
+                    app: app.name.clone(),
+                    request: Request {
+                        deployed: Some(intent.deployed.to_string()),
+                        lkg: Some(intent.last_known_good.to_string()),
+                        commits: Vec::new(),
+                    },
+                    mode: Mode::Push,
+                    reason: Some(intent.reason()),
+                    bad_images: intent
+                        .bad_images
+                        .iter()
+                        .map(RecordedImage::pinned)
+                        .collect(),
+                },
+                started,
+            )?;
+            let Some(mut reverted) = outcome.report.apps.into_iter().next() else {
+                return Ok((report, exit::ERROR));
+            };
+            reverted.verdict = report.verdict;
+            reverted.signals = report.signals;
+            if reverted.action != Action::Pushed {
+                return Ok((reverted, outcome.exit_code));
+            }
+            let Some(revert) = reverted.revert_commit.as_ref().and_then(|c| c.parse().ok()) else {
+                return Ok((reverted, exit::ERROR));
+            };
+            let repo = &session.repo;
+            let contains = |deployed: &crate::domain::CommitSha| {
+                repo.is_ancestor(&revert, deployed).unwrap_or(false)
+            };
+            let mut progress = Progress::detect();
+            let (waited, steps) = wait_healthy(
+                controller,
+                app_ref,
+                &WaitTarget {
+                    revert: revert.clone(),
+                    timeout: app.wait.timeout,
+                    poll: POLL,
+                },
+                contains,
+                &mut progress,
+            )
+            .await;
+            reverted
+                .timings_ms
+                .insert("revert_to_healthy".to_owned(), elapsed_ms(started));
+            match waited {
+                WaitOutcome::Healthy { .. } => {
+                    reverted.healthy_confirmed = true;
+                    reverted.reason = format!(
+                        "{}; {} is Healthy at {}",
+                        reverted.reason,
+                        controller.server(),
+                        revert.short()
+                    );
+                    Ok((reverted, exit::OK))
+                }
+                WaitOutcome::TimedOut { missing, .. } => {
+                    // Escalate once; never revert again from here.
+                    tracing::error!(
+                        app = %app.name,
+                        revert = %revert.short(),
+                        refreshed = steps.refreshed,
+                        "the revert did not bring the app back to Healthy within {:?}: {missing}",
+                        app.wait.timeout
+                    );
+                    reverted.reason = format!(
+                        "{}; not Healthy within {:?}: {missing} — look at the app; revertbot will not revert again",
+                        reverted.reason, app.wait.timeout
+                    );
+                    Ok((reverted, exit::UNCONFIRMED))
+                }
+            }
+        }
+    }
+}
+
+/// Records the healthy revision with digests from (in order) the manifests,
+/// the running pods, and the registry. Nothing is written unless every image
+/// has a digest.
+async fn record_lkg(
+    session: &Session,
+    ctx: &RunContext,
+    observation: Option<&Observation>,
+    record: LkgRecord,
+    mut report: AppReport,
+) -> Result<(AppReport, u8)> {
+    let images = manifest_images(session, &record.revision)?;
+    let live = observation
+        .map(Observation::live_digests)
+        .unwrap_or_default();
+    let pick = pick_digests(&images, &live);
+    let mut resolved = pick.resolved;
+    let mut missing = Vec::new();
+    for image in pick.unresolved {
+        let name = image
+            .original()
+            .split('@')
+            .next()
+            .unwrap_or(image.original())
+            .to_owned();
+        match &ctx.registry {
+            Some(registry) => match registry.resolve(&image).await {
+                Ok(digest) => resolved.push((
+                    RecordedImage {
+                        image: name,
+                        digest,
+                    },
+                    RecordSource::Registry,
+                )),
+                Err(e) => missing.push(format!("{name} ({e})")),
+            },
+            None => missing.push(format!("{name} (no registry client)")),
+        }
+    }
+    report.deployed_revision = Some(record.revision.to_string());
+    if !missing.is_empty() {
+        report.reason = format!(
+            "healthy, but not recorded as last-known-good: no digest for {}",
+            missing.join(", ")
+        );
+        return Ok((report, exit::OK));
+    }
+    let source = record_source(resolved.iter().map(|(_, s)| *s));
+    let mut images: Vec<RecordedImage> = resolved.into_iter().map(|(i, _)| i).collect();
+    images.sort_by(|a, b| a.image.cmp(&b.image));
+    report.pinned_images = images
+        .iter()
+        .map(|i| PinnedImage {
+            image: i.image.clone(),
+            digest: i.digest.to_string(),
+        })
+        .collect();
+    report.last_known_good = Some(record.revision.to_string());
+    if ctx.dry_run {
+        report.action = Action::DryRun;
+        report.reason = format!(
+            "would record {} as last-known-good",
+            record.revision.short()
+        );
+        return Ok((report, exit::OK));
+    }
+    let mut doc = NoteDoc::new();
+    doc.lkg.push(LkgRecord {
+        images,
+        source,
+        ..record
+    });
+    let revision = doc.lkg[0].revision.clone();
+    session.repo.write_note(&session.remote, &revision, &doc)?;
+    report.action = Action::Recorded;
+    report.reason = format!("healthy; recorded {} as last-known-good", revision.short());
+    Ok((report, exit::OK))
+}

@@ -1,0 +1,101 @@
+//! What the infra repo and its ledger say about an app, as `policy` inputs.
+//! Cheap facts (ledger index, freeze) are read for every app; the culprit
+//! search (`locate`) and the manifest scan only for the apps that need them.
+
+use std::collections::HashMap;
+
+use crate::domain::ledger::{IncidentRecord, LkgRecord};
+use crate::domain::{AppName, CommitSha, ImageRef};
+use crate::git::InfraRepo;
+use crate::manifest;
+use crate::policy::{Facts, PastRevert, Quarantined, quarantine_from_incidents};
+
+use super::super::{Result, Session};
+
+/// The whole ledger, read once per run.
+#[derive(Debug, Default)]
+pub struct LedgerIndex {
+    lkg: HashMap<AppName, Vec<LkgRecord>>,
+    incidents: HashMap<AppName, Vec<IncidentRecord>>,
+}
+
+impl LedgerIndex {
+    pub fn load(repo: &InfraRepo) -> Result<Self> {
+        let mut index = Self::default();
+        for (_, doc) in repo.all_notes(repo.upstream_notes())? {
+            for record in doc.lkg {
+                index
+                    .lkg
+                    .entry(record.app.clone())
+                    .or_default()
+                    .push(record);
+            }
+            for incident in doc.incidents {
+                index
+                    .incidents
+                    .entry(incident.app.clone())
+                    .or_default()
+                    .push(incident);
+            }
+        }
+        for records in index.lkg.values_mut() {
+            records.sort_by_key(|r| std::cmp::Reverse(r.recorded_at));
+        }
+        Ok(index)
+    }
+
+    pub fn lkg_records(&self, app: &AppName) -> &[LkgRecord] {
+        self.lkg.get(app).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn incidents(&self, app: &AppName) -> &[IncidentRecord] {
+        self.incidents
+            .get(app)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+}
+
+/// Facts every app gets: its revert history, what is recorded on the
+/// deployed revision, quarantined digests and the freeze file.
+pub fn cheap_facts(
+    session: &Session,
+    ledger: &LedgerIndex,
+    deployed: Option<&CommitSha>,
+    freeze_file: Option<&str>,
+) -> (Facts, Vec<Quarantined>) {
+    let incidents = ledger.incidents(&session.app_name);
+    let facts = Facts {
+        past_reverts: incidents.iter().map(PastRevert::from).collect(),
+        freeze_file: freeze_file.map(str::to_owned),
+        recorded: ledger
+            .lkg_records(&session.app_name)
+            .iter()
+            .filter(|r| Some(&r.revision) == deployed)
+            .cloned()
+            .collect(),
+        ..Facts::default()
+    };
+    (facts, quarantine_from_incidents(incidents))
+}
+
+/// Every image reference in the app's manifests at `revision`.
+pub fn manifest_images(session: &Session, revision: &CommitSha) -> Result<Vec<ImageRef>> {
+    let mut images = Vec::new();
+    for path in session.repo.app_files(revision, &session.paths)? {
+        let lower = path.to_ascii_lowercase();
+        if !(lower.ends_with(".yaml") || lower.ends_with(".yml")) {
+            continue;
+        }
+        let Some(bytes) = session.repo.read_file(revision, &path)? else {
+            continue;
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let scan =
+            manifest::scan(&path, &text, &session.pin_rules).map_err(crate::git::GitError::from)?;
+        images.extend(scan.sites.into_iter().map(|s| s.reference));
+    }
+    Ok(images)
+}

@@ -1,0 +1,393 @@
+//! `revertbot check`: one pass over all (or one) apps — observe, judge,
+//! act per policy. One app's failure never stops the others.
+
+mod act;
+pub mod facts;
+
+use std::time::Instant;
+
+use crate::config::{Action as ConfigAction, AppConfig};
+use crate::controller::{AppRef, Controller, ControllerError};
+use crate::domain::health::{Health, Observation, SyncStatus};
+use crate::policy::{
+    DecideInput, HealthRules, JudgeInput, LastKnownGood, Mode, PolicyRules, RevertLimit,
+    Unavailable, UnavailableKind, decide, judge,
+};
+use crate::registry::{Registry, RegistryConfig};
+use crate::report::{AppReport, Report, SignalReport, Verdict as ReportVerdict};
+
+use super::controllers::{Controllers, app_ref};
+use super::locate::{Request, locate};
+use super::{CommandError, Globals, Outcome, Result, Workspace, exit};
+use facts::{LedgerIndex, cheap_facts};
+
+/// The file that freezes every automatic revert of the repo while present.
+pub const FREEZE_FILE: &str = ".revertbot-freeze";
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckArgs {
+    pub app: Option<String>,
+    pub dry_run: bool,
+}
+
+/// What the whole run shares.
+pub(crate) struct RunContext {
+    pub ledger: LedgerIndex,
+    pub freeze_file: Option<String>,
+    pub dry_run: bool,
+    pub registry: Option<Registry>,
+}
+
+pub async fn run(
+    globals: &Globals,
+    args: &CheckArgs,
+    controllers: &Controllers,
+) -> Result<Outcome> {
+    let ws = Workspace::open(globals)?;
+    let selected: Vec<AppConfig> = match &args.app {
+        Some(name) => vec![ws.session(name)?.app],
+        None => ws.config.apps.clone(),
+    };
+    let (tip, _) = if ws.repo.is_shallow() {
+        ws.repo.fetch_notes(&ws.remote)?;
+        ws.repo.fetch_branch(&ws.remote, Some(1))?
+    } else {
+        ws.repo.fetch_branch_and_notes(&ws.remote)?
+    };
+    let ctx = RunContext {
+        ledger: LedgerIndex::load(&ws.repo)?,
+        freeze_file: ws
+            .repo
+            .read_file(&tip, FREEZE_FILE)?
+            .map(|_| FREEZE_FILE.to_owned()),
+        dry_run: args.dry_run,
+        registry: Registry::new(RegistryConfig::default()).ok(),
+    };
+
+    // One list call per controller for every app it serves.
+    let refs: Vec<(AppConfig, Option<AppRef>)> = selected
+        .into_iter()
+        .map(|a| {
+            let r = app_ref(&a);
+            (a, r)
+        })
+        .collect();
+    let mut observed: Vec<Option<std::result::Result<Observation, ControllerError>>> =
+        std::iter::repeat_with(|| None).take(refs.len()).collect();
+    for kind in [Kind::ArgoCd, Kind::Flux] {
+        let batch: Vec<(usize, AppRef)> = refs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, r))| r.clone().filter(|r| Kind::of(r) == kind).map(|r| (i, r)))
+            .collect();
+        let Some((_, first)) = batch.first() else {
+            continue;
+        };
+        let Ok(controller) = controllers.get(first) else {
+            continue;
+        };
+        let apps: Vec<AppRef> = batch.iter().map(|(_, r)| r.clone()).collect();
+        match controller.observe_all(&apps).await {
+            Ok(results) => {
+                for ((i, _), result) in batch.iter().zip(results) {
+                    observed[*i] = Some(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(server = %controller.server(), error = %e, "listing apps failed");
+                let message = e.to_string();
+                for (i, _) in &batch {
+                    observed[*i] = Some(Err(ControllerError::Unreachable {
+                        server: controller.server(),
+                        doing: "listing the apps".into(),
+                        message: message.clone(),
+                    }));
+                }
+            }
+        }
+    }
+
+    let mut apps = Vec::new();
+    let mut exit_code = exit::OK;
+    for ((app, app_ref), observation) in refs.into_iter().zip(observed) {
+        let started = Instant::now();
+        let (mut report, code) = match (app_ref, observation) {
+            (None, _) => {
+                let mut r = AppReport::new(&app.name);
+                r.reason =
+                    "no controller configured (argocd or flux): nothing to observe".to_owned();
+                (r, exit::OK)
+            }
+            (Some(app_ref), observation) => {
+                let observation = observation.unwrap_or_else(|| {
+                    Err(ControllerError::Unreachable {
+                        server: "no controller".into(),
+                        doing: "observing".into(),
+                        message: controllers.get(&app_ref).err().unwrap_or_default(),
+                    })
+                });
+                match check_app(&ws, &ctx, &app, &app_ref, controllers, observation).await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        tracing::error!(app = %app.name, error = %e, "check failed for this app");
+                        let mut r = AppReport::new(&app.name);
+                        r.reason = e.to_string();
+                        (r, e.exit_code())
+                    }
+                }
+            }
+        };
+        report
+            .timings_ms
+            .insert("check".to_owned(), elapsed_ms(started));
+        exit_code = worst(exit_code, code);
+        apps.push(report);
+    }
+    Ok(Outcome {
+        report: Report {
+            version: crate::report::REPORT_VERSION,
+            apps,
+        },
+        exit_code,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ArgoCd,
+    Flux,
+}
+
+impl Kind {
+    fn of(r: &AppRef) -> Kind {
+        match r {
+            AppRef::ArgoCd { .. } => Kind::ArgoCd,
+            AppRef::Flux { .. } => Kind::Flux,
+        }
+    }
+}
+
+async fn check_app(
+    ws: &Workspace,
+    ctx: &RunContext,
+    app: &AppConfig,
+    app_ref: &AppRef,
+    controllers: &Controllers,
+    observation: Result<Observation, ControllerError>,
+) -> Result<(AppReport, u8)> {
+    let session = ws.session(&app.name)?;
+    let span = tracing::info_span!("check", app = %app.name, revision = tracing::field::Empty, incident = tracing::field::Empty);
+    let _entered = span.enter();
+    let controller = controllers.get(app_ref).map_err(CommandError::Usage)?;
+    let observed: std::result::Result<Observation, Unavailable> = match observation {
+        Ok(mut obs) => {
+            if needs_pods(&obs) {
+                match controller.pods(app_ref).await {
+                    Ok(pods) => {
+                        obs.pods = pods;
+                        Ok(obs)
+                    }
+                    Err(e) => Err(unavailable(&e)),
+                }
+            } else {
+                Ok(obs)
+            }
+        }
+        Err(e) => Err(unavailable(&e)),
+    };
+    let now = jiff::Timestamp::now();
+    let deployed = observed.as_ref().ok().and_then(|o| o.deployed.clone());
+    if let Some(d) = &deployed {
+        span.record("revision", d.short());
+    }
+    let (mut facts, quarantine) = cheap_facts(
+        &session,
+        &ctx.ledger,
+        deployed.as_ref(),
+        ctx.freeze_file.as_deref(),
+    );
+    let rules = health_rules(app);
+    let verdict = judge(&JudgeInput {
+        observed: observed.as_ref(),
+        now,
+        rules: &rules,
+        quarantine: &quarantine,
+        manifest_digests: &[],
+        signals: &[],
+    });
+    let mut report = AppReport::new(&app.name);
+    report.verdict = match verdict.as_str() {
+        "healthy" => ReportVerdict::Healthy,
+        "breach" => ReportVerdict::Breach,
+        _ => ReportVerdict::Unknown,
+    };
+    report.deployed_revision = deployed.as_ref().map(ToString::to_string);
+    report.signals = evidence_of(&verdict);
+
+    // A breach needs the culprits (and, in a shallow clone, the history to
+    // find them): `locate` fetches and deepens as far as needed.
+    if verdict.is_breach()
+        && let Some(deployed) = &deployed
+    {
+        let located = locate(
+            &session,
+            &Request {
+                deployed: Some(deployed.to_string()),
+                lkg: None,
+                commits: Vec::new(),
+            },
+        )?;
+        let trailers =
+            crate::domain::trailers::RevertTrailers::parse(&session.repo.message(deployed)?);
+        if trailers.is_revertbot_revert() {
+            facts.deployed_is_revert = Some(
+                trailers
+                    .incident
+                    .unwrap_or_else(|| deployed.short().to_owned()),
+            );
+        }
+        facts.last_known_good = located
+            .lkg
+            .as_ref()
+            .and_then(|l| l.record())
+            .map(LastKnownGood::from);
+        facts.culprits = located
+            .search
+            .culprits
+            .iter()
+            .map(|c| crate::policy::CulpritFact {
+                sha: c.sha.clone(),
+                revertbot_revert: None,
+            })
+            .collect();
+        facts.already_reverted = located
+            .search
+            .already_reverted
+            .iter()
+            .map(|a| crate::policy::RevertedFact {
+                culprit: a.culprit.clone(),
+                by: a.by.clone(),
+            })
+            .collect();
+        report.last_known_good = located.lkg.as_ref().map(|l| l.sha().to_string());
+        report.culprits = located
+            .search
+            .culprits
+            .iter()
+            .map(|c| c.sha.to_string())
+            .collect();
+    }
+    let policy = policy_rules(app);
+    let decision = decide(&DecideInput {
+        app: &session.app_name,
+        verdict: &verdict,
+        observation: observed.as_ref().ok(),
+        now,
+        policy: &policy,
+        facts: &facts,
+        force_guards: false,
+        approval: None,
+    });
+    tracing::info!(verdict = verdict.as_str(), decision = %decision, "judged");
+    act::act(
+        &session,
+        ctx,
+        app,
+        app_ref,
+        &controller,
+        observed.as_ref().ok(),
+        decision,
+        report,
+    )
+    .await
+}
+
+/// Pods are read only when they matter: to catch a failing rollout early,
+/// to explain a breach, or to learn the digests of a healthy revision that
+/// is not recorded yet.
+fn needs_pods(obs: &Observation) -> bool {
+    matches!(obs.health, Health::Progressing | Health::Degraded)
+        || (obs.health == Health::Healthy && obs.sync == SyncStatus::Synced)
+}
+
+fn unavailable(e: &ControllerError) -> Unavailable {
+    Unavailable {
+        kind: match e {
+            ControllerError::NotFound { .. } => UnavailableKind::NotFound,
+            ControllerError::Malformed { .. } => UnavailableKind::Malformed,
+            _ => UnavailableKind::Unreachable,
+        },
+        detail: e.to_string(),
+    }
+}
+
+fn evidence_of(verdict: &crate::policy::Verdict) -> Vec<SignalReport> {
+    match verdict {
+        crate::policy::Verdict::Healthy { evidence }
+        | crate::policy::Verdict::Breach { evidence, .. } => evidence
+            .iter()
+            .map(|e| SignalReport {
+                source: format!("{:?}", e.class()).to_ascii_lowercase(),
+                detail: e.to_string(),
+            })
+            .collect(),
+        crate::policy::Verdict::Unknown { reason } => vec![SignalReport {
+            source: "unknown".to_owned(),
+            detail: reason.to_string(),
+        }],
+    }
+}
+
+pub(crate) fn health_rules(app: &AppConfig) -> HealthRules {
+    match &app.health.pods {
+        Some(pods) => HealthRules {
+            controller: app.health.controller,
+            crashloop: pods.crashloop,
+            image_pull: pods.image_pull,
+            not_ready_for: Some(pods.not_ready_for),
+        },
+        None => HealthRules {
+            controller: app.health.controller,
+            crashloop: false,
+            image_pull: false,
+            not_ready_for: None,
+        },
+    }
+}
+
+pub(crate) fn policy_rules(app: &AppConfig) -> PolicyRules {
+    let mode = |a: ConfigAction| match a {
+        ConfigAction::Push => Mode::Push,
+        ConfigAction::Pr => Mode::Pr,
+        ConfigAction::PrAutomerge => Mode::PrAutomerge,
+        ConfigAction::Approve => Mode::Approve,
+    };
+    PolicyRules {
+        critical: mode(app.policy.critical),
+        warning: mode(app.policy.warning),
+        cooldown: app.policy.cooldown,
+        max_reverts: RevertLimit {
+            count: app.policy.max_reverts.count,
+            per: app.policy.max_reverts.per,
+        },
+        freeze: app.policy.freeze,
+        grace: app.policy.grace,
+    }
+}
+
+/// The exit code of several apps: runtime error over unconfirmed recovery
+/// over a withheld revert over success.
+pub(crate) fn worst(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        exit::ERROR => 4,
+        exit::USAGE => 3,
+        exit::UNCONFIRMED => 2,
+        exit::BLOCKED => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+pub(crate) fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
