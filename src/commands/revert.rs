@@ -94,13 +94,18 @@ pub fn execute(session: &Session, args: &RevertArgs, started: Instant) -> Result
                 report
                     .timings_ms
                     .insert("revert".to_owned(), elapsed_ms(started));
-                let incident = incident_record(
+                let mut incident = incident_record(
                     session,
                     &located,
                     &prepared,
                     &commit,
                     args.reason.as_deref(),
                 );
+                for bad in &args.bad_images {
+                    if !incident.bad_images.contains(bad) {
+                        incident.bad_images.push(bad.clone());
+                    }
+                }
                 record_incident(session, &commit, incident)?;
                 report.action = Action::Pushed;
                 report.revert_commit = Some(commit.to_string());

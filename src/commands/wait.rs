@@ -98,8 +98,10 @@ pub async fn wait_healthy<C: Controller>(
     ));
 
     // Refresh first: the controller sees the revert now instead of at its
-    // next git poll (Argo CD: 3 minutes by default).
-    match tokio::time::timeout_at(deadline, controller.refresh(app)).await {
+    // next git poll (Argo CD: 3 minutes by default). A refresh that hangs
+    // may use half the wait; polling gets the rest.
+    let refresh_deadline = started + target.timeout / 2;
+    match tokio::time::timeout_at(refresh_deadline, controller.refresh(app)).await {
         Ok(Ok(obs)) => {
             steps.refreshed = true;
             last = Some(obs);

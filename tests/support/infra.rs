@@ -84,6 +84,15 @@ impl Sandbox {
     /// Like `new`, with `older` unrelated commits before the good release
     /// (history a shallow checkout does not need).
     pub fn with_history(depth: Option<u32>, older: usize) -> Sandbox {
+        Sandbox::build(depth, older, CONFIG)
+    }
+
+    /// Like `new`, with another `.revertbot.yaml`.
+    pub fn with_config(config: &str) -> Sandbox {
+        Sandbox::build(None, 0, config)
+    }
+
+    fn build(depth: Option<u32>, older: usize, config: &str) -> Sandbox {
         let host = GitHost::start();
         host.create_bare(REMOTE);
         let dev = WorkRepo::init();
@@ -94,7 +103,7 @@ impl Sandbox {
             );
             dev.commit(&format!("billing: release {i}"));
         }
-        dev.write(".revertbot.yaml", CONFIG);
+        dev.write(".revertbot.yaml", config);
         dev.write("apps/guestbook/deployment.yaml", DEPLOY_V1);
         dev.write("apps/billing/deployment.yaml", BILLING);
         let good = dev.commit("guestbook: first release, v1");
@@ -134,6 +143,11 @@ impl Sandbox {
     }
 
     pub fn run_with_token(&self, args: &[&str], token: &str) -> Output {
+        self.run_with_env(args, token, &[])
+    }
+
+    /// Runs with extra environment variables (e.g. `KUBECONFIG`).
+    pub fn run_with_env(&self, args: &[&str], token: &str, env: &[(&str, &str)]) -> Output {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_revertbot"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -143,6 +157,9 @@ impl Sandbox {
             .env("RUST_LOG", "revertbot=info")
             .current_dir(self.checkout())
             .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.output().expect("run revertbot")
     }
 

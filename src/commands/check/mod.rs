@@ -178,6 +178,17 @@ async fn check_app(
     let session = ws.session(&app.name)?;
     let span = tracing::info_span!("check", app = %app.name, revision = tracing::field::Empty, incident = tracing::field::Empty);
     let _entered = span.enter();
+    // No answer, no revert: a controller that is down or errs is a runtime
+    // error for this app, reported with the server's name.
+    if let Err(e) = &observation {
+        let mut report = AppReport::new(&app.name);
+        report.signals = vec![SignalReport {
+            source: "controller".to_owned(),
+            detail: e.to_string(),
+        }];
+        report.reason = format!("no revert without an answer from the controller: {e}");
+        return Ok((report, exit::ERROR));
+    }
     let controller = controllers.get(app_ref).map_err(CommandError::Usage)?;
     let observed: std::result::Result<Observation, Unavailable> = match observation {
         Ok(mut obs) => {

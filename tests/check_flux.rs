@@ -1,0 +1,312 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+//! `revertbot check` end to end against a Flux app: the real binary, a real
+//! remote over smart HTTP, and the strict fake Kubernetes API.
+
+mod support;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use support::fake_kube::{Echo, FakeKube, Fault};
+use support::infra::{REMOTE, Sandbox, good_digest, stderr};
+
+const CONFIG: &str = "\
+version: 1
+repo: { remote: origin, branch: main }
+apps:
+  - name: guestbook
+    paths: [\"apps/guestbook/**\"]
+    flux: { kind: Kustomization, name: guestbook, namespace: flux-system }
+    health:
+      controller: true
+      pods: { crashloop: true, not_ready_for: 1m }
+    policy: { critical: push, grace: 0s, cooldown: 30m }
+    wait: { timeout: 8s }
+";
+
+const HASH_GOOD: &str = "6d4cf56db6";
+const HASH_BAD: &str = "7f9c2ba4e8";
+const IMAGE_V1: &str = "ghcr.io/acme/guestbook:v1";
+const IMAGE_V2: &str = "ghcr.io/acme/guestbook:v2";
+const BAD_DIGEST: &str = "sha256:badbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadb";
+
+fn kustomization(revision: &str, ready: bool) -> Value {
+    let (status, reason) = if ready {
+        ("True", "ReconciliationSucceeded")
+    } else {
+        ("Unknown", "Progressing")
+    };
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "guestbook", "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "5m", "path": "./apps/guestbook", "prune": true,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+        "status": {
+            "observedGeneration": 1,
+            "lastAppliedRevision": format!("main@sha1:{revision}"),
+            "lastAttemptedRevision": format!("main@sha1:{revision}"),
+            "conditions": [{"type": "Ready", "status": status, "reason": reason,
+                            "message": format!("Applied revision: main@sha1:{revision}"),
+                            "observedGeneration": 1, "lastTransitionTime": "2026-11-24T00:00:00Z"}],
+            "inventory": {"entries": [{"id": "default_guestbook-ui_apps_Deployment", "v": "v1"}]}
+        }
+    })
+}
+
+fn git_repository() -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "flux-system", "namespace": "flux-system", "generation": 1},
+        "spec": {"interval": "1m", "url": "https://example.invalid/infra.git", "ref": {"branch": "main"}},
+        "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True",
+                   "reason": "Succeeded", "observedGeneration": 1, "lastTransitionTime": "2026-11-24T00:00:00Z"}]}
+    })
+}
+
+fn workload(hash: &str, revision: u32, image: &str, image_id: &str, crashloop: bool) -> Vec<Value> {
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "guestbook-ui", "namespace": "default", "uid": "guestbook-ui-uid", "generation": 2},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "guestbook"}},
+                 "template": {"metadata": {"labels": {"app": "guestbook"}},
+                              "spec": {"containers": [{"name": "ui", "image": image}]}}},
+        "status": {"observedGeneration": 2}
+    });
+    let replicaset = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("guestbook-ui-{hash}"), "namespace": "default", "uid": format!("rs-{hash}"),
+                     "labels": {"app": "guestbook", "pod-template-hash": hash},
+                     "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "guestbook-ui",
+                                          "uid": "guestbook-ui-uid", "controller": true}]},
+        "spec": {"selector": {"matchLabels": {"app": "guestbook", "pod-template-hash": hash}}}
+    });
+    let state = if crashloop {
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}})
+    } else {
+        json!({"running": {"startedAt": "2026-11-24T00:00:05Z"}})
+    };
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("guestbook-ui-{hash}-x1"), "namespace": "default",
+                     "creationTimestamp": "2026-11-24T00:00:00Z",
+                     "labels": {"app": "guestbook", "pod-template-hash": hash},
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("guestbook-ui-{hash}"),
+                                          "uid": format!("rs-{hash}"), "controller": true}]},
+        "spec": {"containers": [{"name": "ui", "image": image}]},
+        "status": {"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": if crashloop { "False" } else { "True" },
+                                   "lastTransitionTime": "2026-11-24T00:00:09Z"}],
+                   "containerStatuses": [{"name": "ui", "image": image, "imageID": image_id,
+                                          "ready": !crashloop, "restartCount": if crashloop { 7 } else { 0 },
+                                          "started": !crashloop, "state": state}]}
+    });
+    vec![deployment, replicaset, pod]
+}
+
+struct Setup {
+    sb: Arc<Sandbox>,
+    fake: FakeKube,
+    kubeconfig: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let sb = Arc::new(
+        tokio::task::spawn_blocking(|| Sandbox::with_config(CONFIG))
+            .await
+            .unwrap(),
+    );
+    let fake = FakeKube::start().await;
+    fake.insert(git_repository());
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path()).display().to_string();
+    Setup {
+        sb,
+        fake,
+        kubeconfig,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    async fn check(&self, expected_exit: i32) -> Value {
+        let sb = Arc::clone(&self.sb);
+        let kubeconfig = self.kubeconfig.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = sb.run_with_env(
+                &["--output", "json", "check"],
+                sb.host.token(),
+                &[("KUBECONFIG", kubeconfig.as_str())],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(expected_exit),
+                "stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                stderr(&out)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn deploy_good(&self) {
+        self.fake.insert(kustomization(&self.sb.good, true));
+        for o in workload(
+            HASH_GOOD,
+            1,
+            IMAGE_V1,
+            &format!("ghcr.io/acme/guestbook@{}", good_digest()),
+            false,
+        ) {
+            self.fake.insert(o);
+        }
+    }
+
+    fn deploy_bad_crashlooping(&self) {
+        self.fake.insert(kustomization(&self.sb.bad, false));
+        for o in workload(
+            HASH_BAD,
+            2,
+            IMAGE_V2,
+            &format!("ghcr.io/acme/guestbook@{BAD_DIGEST}"),
+            true,
+        ) {
+            self.fake.insert(o);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_app_is_recorded_as_last_known_good_with_its_live_digest() {
+    let s = setup().await;
+    s.deploy_good();
+    let report = s.check(0).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "healthy", "{report}");
+    assert_eq!(app["action"], "recorded", "{report}");
+    assert_eq!(app["pinned_images"][0]["digest"], good_digest().as_str());
+    let note =
+        s.sb.remote_note(&s.sb.good)
+            .expect("LKG note on the good revision");
+    assert_eq!(note["lkg"][0]["source"], "controller");
+    assert_eq!(note["lkg"][0]["images"][0]["image"], IMAGE_V1);
+    // Once recorded, a second check writes nothing.
+    let notes = s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot");
+    let again = s.check(0).await;
+    assert_eq!(again["apps"][0]["action"], "none", "{again}");
+    assert_eq!(s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_is_reverted_once_and_healthy_is_confirmed() {
+    let s = setup().await;
+    s.deploy_good();
+    s.check(0).await; // records the LKG from the live pods
+    s.deploy_bad_crashlooping();
+    // When asked to reconcile, "Flux" applies whatever the remote tip is now.
+    let bare = s.sb.host.root().join(REMOTE);
+    s.fake.on_reconcile(move |object| {
+        if object["kind"] != "Kustomization" {
+            return;
+        }
+        let out = std::process::Command::new("git")
+            .args([
+                "--git-dir",
+                bare.to_str().unwrap(),
+                "rev-parse",
+                "refs/heads/main",
+            ])
+            .output()
+            .unwrap();
+        let tip = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        // Only the status moves: the reconcile echo and annotations stay.
+        let applied = kustomization(&tip, true)["status"].clone();
+        for key in ["lastAppliedRevision", "lastAttemptedRevision", "conditions"] {
+            object["status"][key] = applied[key].clone();
+        }
+    });
+    let report = s.check(0).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "breach", "{report}");
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    assert_eq!(app["culprits"], json!([s.sb.bad]));
+    let revert = app["revert_commit"].as_str().unwrap().to_owned();
+    assert_eq!(s.sb.remote_tip(), revert);
+    let manifest = s.sb.remote_file(&revert, "apps/guestbook/deployment.yaml");
+    assert!(
+        manifest.contains(&format!("{IMAGE_V1}@{}", good_digest())),
+        "{manifest}"
+    );
+    // The incident quarantines the crash-looping digest.
+    let note = s.sb.remote_note(&revert).unwrap();
+    let bad: Vec<&str> = note["incidents"][0]["bad_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(bad.iter().any(|b| b.contains(BAD_DIGEST)), "{note}");
+    // The rollout back to the pinned digest replaces the crash-looping pod.
+    s.fake
+        .remove("pods", "default", &format!("guestbook-ui-{HASH_BAD}-x1"));
+    for o in workload(
+        "5b8d9c0a1f",
+        3,
+        &format!("{IMAGE_V1}@{}", good_digest()),
+        &format!("ghcr.io/acme/guestbook@{}", good_digest()),
+        false,
+    ) {
+        s.fake.insert(o);
+    }
+    // Healthy at the revert: recorded as the new last-known-good, no revert.
+    let again = s.check(0).await;
+    assert_eq!(again["apps"][0]["verdict"], "healthy", "{again}");
+    assert_ne!(again["apps"][0]["action"], "pushed", "{again}");
+    assert_eq!(s.sb.remote_reverts(), vec![revert]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_that_does_not_heal_exits_3_and_is_not_repeated() {
+    let s = setup().await;
+    s.deploy_good();
+    s.check(0).await;
+    s.deploy_bad_crashlooping();
+    s.fake.set_echo(Echo::Immediate); // reconciles, but keeps reporting the bad revision
+    let report = s.check(3).await;
+    assert_eq!(report["apps"][0]["action"], "pushed", "{report}");
+    assert_eq!(report["apps"][0]["healthy_confirmed"], false);
+    // The controller still runs the bad revision: the revert is pending,
+    // nothing new is pushed (the first run already escalated with exit 3).
+    let again = s.check(0).await;
+    assert_eq!(again["apps"][0]["action"], "none", "{again}");
+    assert!(
+        again["apps"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already reverted"),
+        "{again}"
+    );
+    assert_eq!(s.sb.remote_reverts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_answering_5xx_means_no_revert_and_exit_1() {
+    let s = setup().await;
+    s.deploy_bad_crashlooping();
+    s.sb.record_good();
+    let before = s.sb.remote_tip();
+    s.fake.inject("kustomizations", None, Fault::Status(503));
+    let report = s.check(1).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["action"], "none", "{report}");
+    let reason = app["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("127.0.0.1"),
+        "the message names the server: {reason}"
+    );
+    assert_eq!(s.sb.remote_tip(), before);
+}
