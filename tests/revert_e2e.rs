@@ -524,3 +524,35 @@ fn an_unknown_app_and_a_bad_config_are_usage_errors() {
         "https://json-schema.org/draft/2020-12/schema"
     );
 }
+
+#[test]
+fn watch_checks_in_a_loop_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let config = support::infra::CONFIG.replace("    argocd: { app: billing }\n", "");
+    let sb = Sandbox::with_config(&config.replace("    argocd: { app: guestbook }\n", ""));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_revertbot"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", sb.checkout())
+        .env("GITHUB_TOKEN", sb.host.token())
+        .current_dir(sb.checkout())
+        .args(["--output", "json", "watch", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Two cycles, one JSON document per line each.
+    for _ in 0..2 {
+        let line = lines.next().expect("a cycle's report").unwrap();
+        let report: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(report["apps"].as_array().unwrap().len(), 2, "{report}");
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "watch exits 0 after SIGTERM");
+}
