@@ -3,6 +3,8 @@
 //! drills and tests. Each converts its API objects into
 //! [`crate::domain::health`] types at the edge.
 
+pub mod argocd;
+
 use std::time::Duration;
 
 use crate::domain::CommitSha;
