@@ -3,6 +3,7 @@
 //! drills and tests. Each converts its API objects into
 //! [`crate::domain::health`] types at the edge.
 
+pub mod argocd;
 pub mod flux;
 
 use std::time::Duration;

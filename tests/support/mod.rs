@@ -3,6 +3,7 @@
 //! helpers ([`git2_client`]). Not every test binary uses everything.
 #![allow(dead_code, unused_imports)]
 
+pub mod fake_argocd;
 pub mod fake_kube;
 pub mod git2_client;
 pub mod githost;
