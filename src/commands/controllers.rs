@@ -2,6 +2,7 @@
 //! environment, and dispatch from an app to its controller.
 
 use crate::config::{AppConfig, Config, FluxKind as ConfigFluxKind};
+use crate::controller::argocd::ArgoCd;
 use crate::controller::flux::{Flux, FluxOptions};
 use crate::controller::{AppRef, Controller, ControllerError, Detail, FluxKind};
 use crate::domain::CommitSha;
@@ -11,6 +12,7 @@ use crate::domain::health::{Observation, PodState};
 /// API (Flux).
 #[derive(Default)]
 pub struct Controllers {
+    pub argocd: Option<ArgoCd>,
     pub flux: Option<Flux>,
 }
 
@@ -19,6 +21,14 @@ impl Controllers {
     /// (`KUBECONFIG`/in-cluster for Flux).
     pub async fn from_env(config: &Config) -> Result<Self, ControllerError> {
         let mut out = Self::default();
+        if config.apps.iter().any(|a| a.argocd.is_some()) {
+            let argocd = ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| ControllerError::Unreachable {
+                server: "Argo CD".into(),
+                doing: "reading argocd.server / ARGOCD_SERVER and ARGOCD_AUTH_TOKEN".into(),
+                message: e.to_string(),
+            })?;
+            out.argocd = Some(argocd);
+        }
         if config.apps.iter().any(|a| a.flux.is_some()) {
             let flux = Flux::from_env(FluxOptions::default()).await.map_err(|e| {
                 ControllerError::Unreachable {
@@ -38,9 +48,11 @@ impl Controllers {
             AppRef::Flux { .. } => self.flux.as_ref().map(Any::Flux).ok_or_else(|| {
                 "no Kubernetes API configured for Flux apps (KUBECONFIG)".to_owned()
             }),
-            AppRef::ArgoCd { .. } => {
-                Err("no Argo CD server configured: set argocd.server or ARGOCD_SERVER".to_owned())
-            }
+            AppRef::ArgoCd { .. } => self
+                .argocd
+                .as_ref()
+                .map(Any::ArgoCd)
+                .ok_or_else(|| "no Argo CD server configured: set argocd.server or ARGOCD_SERVER".to_owned()),
         }
     }
 }
@@ -67,12 +79,14 @@ pub fn app_ref(app: &AppConfig) -> Option<AppRef> {
 
 /// One controller, whichever kind: static dispatch over the implementations.
 pub enum Any<'a> {
+    ArgoCd(&'a ArgoCd),
     Flux(&'a Flux),
 }
 
 impl Controller for Any<'_> {
     fn server(&self) -> String {
         match self {
+            Any::ArgoCd(c) => c.server(),
             Any::Flux(c) => c.server(),
         }
     }
@@ -81,31 +95,37 @@ impl Controller for Any<'_> {
         apps: &[AppRef],
     ) -> Result<Vec<Result<Observation, ControllerError>>, ControllerError> {
         match self {
+            Any::ArgoCd(c) => c.observe_all(apps).await,
             Any::Flux(c) => c.observe_all(apps).await,
         }
     }
     async fn observe(&self, app: &AppRef, detail: Detail) -> Result<Observation, ControllerError> {
         match self {
+            Any::ArgoCd(c) => c.observe(app, detail).await,
             Any::Flux(c) => c.observe(app, detail).await,
         }
     }
     async fn refresh(&self, app: &AppRef) -> Result<Observation, ControllerError> {
         match self {
+            Any::ArgoCd(c) => c.refresh(app).await,
             Any::Flux(c) => c.refresh(app).await,
         }
     }
     async fn sync(&self, app: &AppRef, revision: &CommitSha) -> Result<(), ControllerError> {
         match self {
+            Any::ArgoCd(c) => c.sync(app, revision).await,
             Any::Flux(c) => c.sync(app, revision).await,
         }
     }
     async fn terminate_operation(&self, app: &AppRef) -> Result<(), ControllerError> {
         match self {
+            Any::ArgoCd(c) => c.terminate_operation(app).await,
             Any::Flux(c) => c.terminate_operation(app).await,
         }
     }
     async fn pods(&self, app: &AppRef) -> Result<Vec<PodState>, ControllerError> {
         match self {
+            Any::ArgoCd(c) => c.pods(app).await,
             Any::Flux(c) => c.pods(app).await,
         }
     }
