@@ -4,6 +4,7 @@
 //! [`crate::domain::health`] types at the edge.
 
 pub mod argocd;
+pub mod sim;
 
 use std::time::Duration;
 
