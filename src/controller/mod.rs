@@ -5,6 +5,7 @@
 
 pub mod argocd;
 pub mod flux;
+pub mod sim;
 
 use std::time::Duration;
 

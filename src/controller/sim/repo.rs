@@ -1,0 +1,128 @@
+//! What the simulated controller reads from git: the branch tip, and an
+//! app's manifests at a revision (the containers and image references the
+//! app would run). Blocking (git2): call inside `spawn_blocking`.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use super::SimError;
+use crate::domain::{CommitSha, ImageRef};
+use crate::git::InfraRepo;
+use crate::manifest::{PinRules, SiteKind, scan};
+
+/// An app's desired state at one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rendered {
+    pub revision: CommitSha,
+    /// Changes whenever any of the app's files changes (the pod template
+    /// hash: a new ReplicaSet is rolled out only when it changes).
+    pub content_hash: u64,
+    /// `(container, image as written)`, kustomize `images:` overrides
+    /// applied.
+    pub containers: Vec<(String, ImageRef)>,
+}
+
+pub(crate) fn globs(app: &str, patterns: &[String]) -> Result<GlobSet, SimError> {
+    let mut set = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = GlobBuilder::new(p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| SimError::Config {
+                message: format!("app `{app}`: path glob `{p}` is invalid: {e}"),
+            })?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| SimError::Config {
+        message: format!("app `{app}`: path globs do not compile: {e}"),
+    })
+}
+
+fn git_error(repo: &Path, doing: &str, e: impl std::fmt::Display) -> SimError {
+    SimError::Git {
+        repo: repo.to_owned(),
+        message: format!("{doing}: {e}"),
+    }
+}
+
+/// The commit `refs/heads/<branch>` points at.
+pub(crate) fn tip(repo: &Path, branch: &str) -> Result<CommitSha, SimError> {
+    let infra = InfraRepo::open(repo).map_err(|e| git_error(repo, "opening", e))?;
+    infra
+        .resolve(&format!("refs/heads/{branch}"))
+        .map_err(|e| git_error(repo, &format!("reading branch {branch}"), e))
+}
+
+/// The app's manifests at `revision`: every `.yaml`/`.yml` file matching
+/// `paths`, scanned for image references.
+pub(crate) fn render(
+    repo: &Path,
+    revision: &CommitSha,
+    app: &str,
+    paths: &GlobSet,
+) -> Result<Rendered, SimError> {
+    let infra = InfraRepo::open(repo).map_err(|e| git_error(repo, "opening", e))?;
+    let raw = infra.raw();
+    let oid = git2::Oid::from_str(revision.as_str())
+        .map_err(|e| git_error(repo, "parsing a revision", e))?;
+    let tree = raw
+        .find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(|e| git_error(repo, &format!("reading the tree of {revision}"), e))?;
+    let mut files: Vec<(String, git2::Oid)> = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob)
+            && let Ok(name) = std::str::from_utf8(entry.name_bytes())
+        {
+            let path = format!("{dir}{name}");
+            if paths.is_match(&path) {
+                files.push((path, entry.id()));
+            }
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .map_err(|e| git_error(repo, &format!("walking the tree of {revision}"), e))?;
+    files.sort();
+
+    let mut hasher = DefaultHasher::new();
+    let mut containers: Vec<(String, ImageRef)> = Vec::new();
+    let mut overrides: Vec<ImageRef> = Vec::new();
+    for (path, blob) in &files {
+        (path, blob.as_bytes()).hash(&mut hasher);
+        if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+            continue;
+        }
+        let content = raw
+            .find_blob(*blob)
+            .map_err(|e| git_error(repo, &format!("reading {path} at {revision}"), e))?;
+        let Ok(text) = std::str::from_utf8(content.content()) else {
+            continue;
+        };
+        let scanned = scan(path, text, &PinRules::default()).map_err(|e| SimError::Manifest {
+            app: app.to_owned(),
+            message: format!("{path} at {revision}: {e}"),
+        })?;
+        for site in scanned.sites {
+            match site.kind {
+                SiteKind::Container { container, .. } => {
+                    containers.push((container, site.reference));
+                }
+                SiteKind::KustomizeImage { .. } => overrides.push(site.reference),
+                SiteKind::HelmValues { .. } => containers.push((app.to_owned(), site.reference)),
+            }
+        }
+    }
+    for (_, image) in &mut containers {
+        if let Some(o) = overrides.iter().find(|o| o.same_name(image)) {
+            *image = o.clone();
+        }
+    }
+    Ok(Rendered {
+        revision: revision.clone(),
+        content_hash: hasher.finish(),
+        containers,
+    })
+}
