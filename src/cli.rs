@@ -54,6 +54,9 @@ pub enum Command {
     Check(CheckArgs),
     /// `check` in a loop until stopped (SIGTERM / Ctrl-C finish the cycle).
     Watch(WatchArgs),
+    /// A game day in a sandbox: simulated Argo CD, a bad release, detection,
+    /// revert with the digest pinned, Healthy confirmed, and a timeline.
+    Drill(DrillArgs),
     /// Show what a revert would do (culprits, diff, pins); change nothing.
     Plan(PlanArgs),
     /// Revert the culprits of an app and publish the revert.
@@ -63,6 +66,17 @@ pub enum Command {
     /// Check or describe the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Keep the sandbox for inspection (its path is printed).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Build the sandbox in this (new or empty) directory; implies --keep.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

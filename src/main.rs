@@ -74,6 +74,21 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
             };
             return runtime()?.block_on(watch(cli.output, globals, check, args.interval));
         }
+        Command::Drill(args) => {
+            let drill = commands::drill::DrillArgs {
+                keep: args.keep || args.dir.is_some(),
+                dir: args.dir.clone(),
+            };
+            let (report, code) = runtime()?.block_on(commands::drill::run(&drill))?;
+            let text = match cli.output {
+                OutputFormat::Text => commands::drill::to_text(&report),
+                OutputFormat::Json => serde_json::to_string_pretty(&report)
+                    .map(|j| format!("{j}\n"))
+                    .unwrap_or_default(),
+            };
+            let written = print_stdout(&text);
+            return Ok(if written == exit::OK { code } else { written });
+        }
         Command::Plan(args) => commands::plan::run(
             globals,
             &commands::plan::PlanArgs {

@@ -22,10 +22,12 @@ impl Controllers {
     pub async fn from_env(config: &Config) -> Result<Self, ControllerError> {
         let mut out = Self::default();
         if config.apps.iter().any(|a| a.argocd.is_some()) {
-            let argocd = ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| ControllerError::Unreachable {
-                server: "Argo CD".into(),
-                doing: "reading argocd.server / ARGOCD_SERVER and ARGOCD_AUTH_TOKEN".into(),
-                message: e.to_string(),
+            let argocd = ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| {
+                ControllerError::Unreachable {
+                    server: "Argo CD".into(),
+                    doing: "reading argocd.server / ARGOCD_SERVER and ARGOCD_AUTH_TOKEN".into(),
+                    message: e.to_string(),
+                }
             })?;
             out.argocd = Some(argocd);
         }
@@ -48,11 +50,9 @@ impl Controllers {
             AppRef::Flux { .. } => self.flux.as_ref().map(Any::Flux).ok_or_else(|| {
                 "no Kubernetes API configured for Flux apps (KUBECONFIG)".to_owned()
             }),
-            AppRef::ArgoCd { .. } => self
-                .argocd
-                .as_ref()
-                .map(Any::ArgoCd)
-                .ok_or_else(|| "no Argo CD server configured: set argocd.server or ARGOCD_SERVER".to_owned()),
+            AppRef::ArgoCd { .. } => self.argocd.as_ref().map(Any::ArgoCd).ok_or_else(|| {
+                "no Argo CD server configured: set argocd.server or ARGOCD_SERVER".to_owned()
+            }),
         }
     }
 }

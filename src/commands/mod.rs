@@ -5,6 +5,7 @@
 pub mod check;
 pub mod config_cmd;
 pub mod controllers;
+pub mod drill;
 pub mod lkg;
 mod locate;
 pub mod plan;

@@ -190,6 +190,23 @@ async fn check_app(
         return Ok((report, exit::ERROR));
     }
     let controller = controllers.get(app_ref).map_err(CommandError::Usage)?;
+    let observation = match observation {
+        Ok(summary) if needs_full_observation(&summary, ctx, &session) => {
+            controller
+                .observe(app_ref, crate::controller::Detail::Summary)
+                .await
+        }
+        other => other,
+    };
+    if let Err(e) = &observation {
+        let mut report = AppReport::new(&app.name);
+        report.signals = vec![SignalReport {
+            source: "controller".to_owned(),
+            detail: e.to_string(),
+        }];
+        report.reason = format!("no revert without an answer from the controller: {e}");
+        return Ok((report, exit::ERROR));
+    }
     let observed: std::result::Result<Observation, Unavailable> = match observation {
         Ok(mut obs) => {
             if needs_pods(&obs) {
@@ -311,6 +328,32 @@ async fn check_app(
         report,
     )
     .await
+}
+
+/// A list summary cannot say when the controller last reconciled (Argo CD
+/// does not project `reconciledAt`), so after a sync its health may be
+/// stale. Read the full app when that matters; a healthy app whose revision
+/// is already recorded needs nothing more.
+fn needs_full_observation(
+    summary: &Observation,
+    ctx: &RunContext,
+    session: &super::Session,
+) -> bool {
+    let finished_sync = summary
+        .operation
+        .as_ref()
+        .is_some_and(|op| op.finished_at.is_some());
+    if summary.reconciled_at.is_some() || !finished_sync {
+        return false;
+    }
+    let healthy = summary.health == Health::Healthy && summary.sync == SyncStatus::Synced;
+    let recorded = summary.deployed.as_ref().is_some_and(|d| {
+        ctx.ledger
+            .lkg_records(&session.app_name)
+            .iter()
+            .any(|r| &r.revision == d)
+    });
+    !(healthy && recorded)
 }
 
 /// Pods are read only when they matter: to catch a failing rollout early,

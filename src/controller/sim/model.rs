@@ -258,6 +258,11 @@ impl AppModel {
         if self.running() {
             return;
         }
+        // The controller reconciles every app periodically (Argo CD: the
+        // resync period); that is what makes health after a sync fresh.
+        if since(now, self.reconciled_at) >= timing.poll_interval {
+            self.reconciled_at = now;
+        }
         if let Some(d) = &self.desired
             && !self.synced()
             && self.last_attempted.as_ref() != Some(&d.revision)
@@ -307,6 +312,8 @@ impl AppModel {
         if self.history.len() > HISTORY_LIMIT {
             self.history.remove(0);
         }
-        self.reconciled_at = at;
+        // Argo CD reconciles the app right after an operation ends; health
+        // read before that is stale, and clients check for it.
+        self.reconciled_at = after(at, Duration::from_millis(1));
     }
 }
