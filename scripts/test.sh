@@ -4,18 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(git libssl-dev pkg-config ca-certificates openssl docker-registry)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing Debian packages: ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+. scripts/deps.sh
+# The tests also run Debian's real OCI registry (and openssl signs its tokens).
+install_missing "${BUILD_PACKAGES[@]}" openssl docker-registry
 # The tests serve repos with `git http-backend`; fail early if it is absent.
 test -x "$(git --exec-path)/git-http-backend" || {
   echo "git-http-backend not found under $(git --exec-path): install Debian's git package" >&2
