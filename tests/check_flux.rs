@@ -310,3 +310,55 @@ async fn a_controller_answering_5xx_means_no_revert_and_exit_1() {
     );
     assert_eq!(s.sb.remote_tip(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_checks_racing_make_one_revert() {
+    let s = setup().await;
+    s.deploy_good();
+    s.check(0).await;
+    s.deploy_bad_crashlooping();
+    let bare = s.sb.host.root().join(REMOTE);
+    s.fake.on_reconcile(move |object| {
+        if object["kind"] != "Kustomization" {
+            return;
+        }
+        let out = std::process::Command::new("git")
+            .args(["--git-dir", bare.to_str().unwrap(), "rev-parse", "refs/heads/main"])
+            .output()
+            .unwrap();
+        let tip = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let applied = kustomization(&tip, true)["status"].clone();
+        for key in ["lastAppliedRevision", "lastAttemptedRevision", "conditions"] {
+            object["status"][key] = applied[key].clone();
+        }
+    });
+    let (a, b) = tokio::join!(s.check(0), s.check(0));
+    let actions = [a["apps"][0]["action"].clone(), b["apps"][0]["action"].clone()];
+    assert!(actions.contains(&json!("pushed")), "{a}\n{b}");
+    assert_eq!(s.sb.remote_reverts().len(), 1, "exactly one revert: {a}\n{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_still_within_its_not_ready_window_is_left_alone() {
+    let s = setup().await;
+    s.deploy_good();
+    s.check(0).await;
+    // v2 is rolling out: Flux says Progressing, the new pod was just created
+    // and is not Ready yet (well inside `not_ready_for: 1m`).
+    s.fake.insert(kustomization(&s.sb.bad, false));
+    let now = jiff::Timestamp::now().to_string();
+    for mut o in workload(HASH_BAD, 2, IMAGE_V2, &format!("ghcr.io/acme/guestbook@{BAD_DIGEST}"), false) {
+        if o["kind"] == "Pod" {
+            o["metadata"]["creationTimestamp"] = json!(now);
+            o["status"]["conditions"][0]["status"] = json!("False");
+            o["status"]["conditions"][0]["lastTransitionTime"] = json!(now);
+            o["status"]["containerStatuses"][0]["ready"] = json!(false);
+        }
+        s.fake.insert(o);
+    }
+    let before = s.sb.remote_tip();
+    let report = s.check(0).await;
+    assert_ne!(report["apps"][0]["verdict"], "breach", "{report}");
+    assert_eq!(report["apps"][0]["action"], "none", "{report}");
+    assert_eq!(s.sb.remote_tip(), before);
+}
