@@ -323,7 +323,12 @@ async fn two_checks_racing_make_one_revert() {
             return;
         }
         let out = std::process::Command::new("git")
-            .args(["--git-dir", bare.to_str().unwrap(), "rev-parse", "refs/heads/main"])
+            .args([
+                "--git-dir",
+                bare.to_str().unwrap(),
+                "rev-parse",
+                "refs/heads/main",
+            ])
             .output()
             .unwrap();
         let tip = String::from_utf8(out.stdout).unwrap().trim().to_owned();
@@ -333,9 +338,16 @@ async fn two_checks_racing_make_one_revert() {
         }
     });
     let (a, b) = tokio::join!(s.check(0), s.check(0));
-    let actions = [a["apps"][0]["action"].clone(), b["apps"][0]["action"].clone()];
+    let actions = [
+        a["apps"][0]["action"].clone(),
+        b["apps"][0]["action"].clone(),
+    ];
     assert!(actions.contains(&json!("pushed")), "{a}\n{b}");
-    assert_eq!(s.sb.remote_reverts().len(), 1, "exactly one revert: {a}\n{b}");
+    assert_eq!(
+        s.sb.remote_reverts().len(),
+        1,
+        "exactly one revert: {a}\n{b}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +359,13 @@ async fn a_rollout_still_within_its_not_ready_window_is_left_alone() {
     // and is not Ready yet (well inside `not_ready_for: 1m`).
     s.fake.insert(kustomization(&s.sb.bad, false));
     let now = jiff::Timestamp::now().to_string();
-    for mut o in workload(HASH_BAD, 2, IMAGE_V2, &format!("ghcr.io/acme/guestbook@{BAD_DIGEST}"), false) {
+    for mut o in workload(
+        HASH_BAD,
+        2,
+        IMAGE_V2,
+        &format!("ghcr.io/acme/guestbook@{BAD_DIGEST}"),
+        false,
+    ) {
         if o["kind"] == "Pod" {
             o["metadata"]["creationTimestamp"] = json!(now);
             o["status"]["conditions"][0]["status"] = json!("False");

@@ -452,7 +452,11 @@ pub fn to_text(report: &DrillReport) -> String {
         out,
         "revertbot drill — a game day in a sandbox (no cluster, no accounts)\n"
     );
-    let _ = writeln!(out, "  {:>8}  {:>8}  {:<16} what happened", "at", "took", "step");
+    let _ = writeln!(
+        out,
+        "  {:>8}  {:>8}  {:<16} what happened",
+        "at", "took", "step"
+    );
     for s in &report.steps {
         let _ = writeln!(
             out,
