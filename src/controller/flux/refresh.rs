@@ -34,9 +34,9 @@ struct Target {
 impl Flux {
     pub(crate) async fn reconcile_now(&self, app: &FluxApp<'_>) -> Result<(), ControllerError> {
         let deadline = Instant::now() + self.options.refresh_timeout;
-        let token = jiff::Timestamp::now().to_string();
+        let requested_at = jiff::Timestamp::now().to_string();
         for target in self.chain(app).await? {
-            self.reconcile_one(&target, &token, deadline).await?;
+            self.reconcile_one(&target, &requested_at, deadline).await?;
         }
         Ok(())
     }
@@ -86,7 +86,7 @@ impl Flux {
     async fn reconcile_one(
         &self,
         target: &Target,
-        token: &str,
+        requested_at: &str,
         deadline: Instant,
     ) -> Result<(), ControllerError> {
         let what = format!(
@@ -107,7 +107,7 @@ impl Flux {
         }
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &target.namespace, &target.resource);
-        let patch = json!({"metadata": {"annotations": {REQUESTED_AT: token}}});
+        let patch = json!({"metadata": {"annotations": {REQUESTED_AT: requested_at}}});
         let patch = Patch::Merge(&patch);
         let params = PatchParams::default();
         let doing = self.doing(format!("requesting a reconcile of {what}"), what.clone());
@@ -115,7 +115,7 @@ impl Flux {
             api.patch(&target.name, &params, &patch)
         })
         .await?;
-        tracing::debug!(object = %what, token, "reconcile requested; waiting for Flux to handle it");
+        tracing::debug!(object = %what, requested_at, "reconcile requested; waiting for Flux to handle it");
         loop {
             let object = self
                 .get_dynamic(&target.resource, &target.namespace, &target.name)
@@ -124,14 +124,14 @@ impl Flux {
                 .data
                 .pointer("/status/lastHandledReconcileAt")
                 .and_then(serde_json::Value::as_str);
-            if handled == Some(token) {
+            if handled == Some(requested_at) {
                 return Ok(());
             }
             if Instant::now() + self.options.poll_interval > deadline {
                 return Err(ControllerError::Timeout {
                     server: self.server.clone(),
                     doing: format!(
-                        "waiting for Flux to handle the reconcile request for {what} (status.lastHandledReconcileAt is {}, requested {token}); is the Flux controller running?",
+                        "waiting for Flux to handle the reconcile request for {what} (status.lastHandledReconcileAt is {}, requested {requested_at}); is the Flux controller running?",
                         handled.unwrap_or("unset")
                     ),
                     timeout: self.options.refresh_timeout,
