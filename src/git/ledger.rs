@@ -15,8 +15,11 @@ use super::{GitError, InfraRepo, Remote, Result, to_oid};
 use crate::domain::ledger::{LkgRecord, NOTES_REF, NoteDoc};
 use crate::domain::{AppName, CommitSha};
 
-/// Work ref where a new notes commit is prepared before it is pushed.
-const WORK_REF: &str = "refs/revertbot/notes-work";
+/// Work ref where a new notes commit is prepared before it is pushed; per
+/// process, so two runs in one checkout do not fight over it.
+fn work_ref() -> String {
+    format!("refs/revertbot/notes-work/{}", std::process::id())
+}
 
 const WRITE_ATTEMPTS: u32 = 5;
 
@@ -171,6 +174,10 @@ impl InfraRepo {
             Some(tip) => Some(tip),
             None => self.fetch_notes(remote)?,
         };
+        let _cleanup = super::remote::DeleteRefOnDrop {
+            repo: self.raw(),
+            name: work_ref(),
+        };
         for attempt in 1..=WRITE_ATTEMPTS {
             let existing = match upstream {
                 Some(tip) => match self.note_blob(tip, to_oid(commit))? {
@@ -221,11 +228,11 @@ impl InfraRepo {
         match parent {
             Some(tip) => {
                 self.raw()
-                    .reference(WORK_REF, tip, true, "revertbot: prepare ledger note")
+                    .reference(&work_ref(), tip, true, "revertbot: prepare ledger note")
                     .map_err(GitError::git(doing()))?;
             }
             None => {
-                if let Ok(mut stale) = self.raw().find_reference(WORK_REF) {
+                if let Ok(mut stale) = self.raw().find_reference(&work_ref()) {
                     stale.delete().map_err(GitError::git(doing()))?;
                 }
             }
@@ -239,14 +246,14 @@ impl InfraRepo {
             .note(
                 &signature,
                 &signature,
-                Some(WORK_REF),
+                Some(work_ref().as_str()),
                 to_oid(commit),
                 &json,
                 true,
             )
             .map_err(GitError::git(doing()))?;
         self.raw()
-            .refname_to_id(WORK_REF)
+            .refname_to_id(&work_ref())
             .map_err(GitError::git(doing()))
     }
 

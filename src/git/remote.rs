@@ -222,13 +222,20 @@ impl InfraRepo {
         // local ref of our own first.
         let oid =
             git2::Oid::from_str(commit).map_err(GitError::git(format!("pushing {commit}")))?;
+        // Per process: two runs in one checkout (a schedule and a manual
+        // run) must not fight over the same local ref.
         let staging = format!(
-            "refs/revertbot/push/{}",
+            "refs/revertbot/push/{}/{}",
+            std::process::id(),
             refname.trim_start_matches("refs/")
         );
         self.raw()
             .reference(&staging, oid, true, "revertbot: stage push")
             .map_err(GitError::git(format!("staging {commit} for the push")))?;
+        let _cleanup = DeleteRefOnDrop {
+            repo: self.raw(),
+            name: staging.clone(),
+        };
         // Never a leading `+`: this is the compare-and-swap.
         let refspec = format!("{staging}:{refname}");
         with_retry(remote, "pushing", || {
@@ -293,6 +300,20 @@ impl InfraRepo {
             .peel_to_commit()
             .map(|c| to_sha(c.id()))
             .map_err(GitError::git(format!("reading {}", remote.tracking_ref())))
+    }
+}
+
+/// Removes a local scratch ref when the push is done, whatever happened.
+pub(super) struct DeleteRefOnDrop<'a> {
+    pub(super) repo: &'a git2::Repository,
+    pub(super) name: String,
+}
+
+impl Drop for DeleteRefOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.repo.find_reference(&self.name) {
+            let _ = r.delete();
+        }
     }
 }
 
