@@ -59,6 +59,12 @@ impl Credentials {
             if n > MAX_CREDENTIAL_ATTEMPTS {
                 return Err(git2::Error::from_str("credentials refused"));
             }
+            // The agent first: an SSH server that also offers `password`
+            // (OpenSSH's stock config) makes libgit2 allow both, and the
+            // token is for HTTPS, which never allows SSH_KEY.
+            if allowed.contains(CredentialType::SSH_KEY) {
+                return Cred::ssh_key_from_agent(username.unwrap_or("git"));
+            }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
                 if let Some(token) = &self.token {
                     return Cred::userpass_plaintext("x-access-token", token.expose_secret());
@@ -66,9 +72,6 @@ impl Credentials {
                 return Err(git2::Error::from_str(
                     "the remote asked for credentials and GITHUB_TOKEN is not set",
                 ));
-            }
-            if allowed.contains(CredentialType::SSH_KEY) {
-                return Cred::ssh_key_from_agent(username.unwrap_or("git"));
             }
             if allowed.contains(CredentialType::USERNAME) {
                 return Cred::username(username.unwrap_or("git"));

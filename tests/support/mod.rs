@@ -11,6 +11,7 @@ pub mod http;
 pub mod infra;
 pub mod registry_server;
 pub mod repo;
+pub mod sshd;
 
 pub use githost::{GitHost, USERNAME};
 pub use repo::WorkRepo;
