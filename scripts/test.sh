@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . scripts/deps.sh
-# The tests also run Debian's real OCI registry (and openssl signs its tokens).
-install_missing "${BUILD_PACKAGES[@]}" openssl docker-registry
+# The tests also run Debian's real OCI registry (openssl signs its tokens)
+# and a real OpenSSH server (git over SSH with the agent).
+install_missing "${BUILD_PACKAGES[@]}" openssl docker-registry openssh-server
 # The tests serve repos with `git http-backend`; fail early if it is absent.
 test -x "$(git --exec-path)/git-http-backend" || {
   echo "git-http-backend not found under $(git --exec-path): install Debian's git package" >&2

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions, server_url};
 use revertbot::controller::{AppRef, Controller, ControllerError, Detail};
@@ -195,14 +195,12 @@ async fn an_unreachable_server_is_unreachable_after_bounded_retries() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let argo = ArgoCd::new(&url, SecretString::from(TOKEN), fast()).unwrap();
-    let started = Instant::now();
     let err = argo.observe_all(&[velero()]).await.unwrap_err();
     assert!(
         matches!(err, ControllerError::Unreachable { .. }),
         "{err:?}"
     );
     assert!(err.to_string().contains(&url));
-    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[test]

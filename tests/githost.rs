@@ -326,12 +326,15 @@ fn support_types_can_be_shared_across_threads() {
 fn drop_does_not_hang_on_idle_keep_alive_connections() {
     let host = GitHost::start();
     let idle = TcpStream::connect(host.base_url().trim_start_matches("http://")).unwrap();
-    let started = Instant::now();
-    drop(host);
+    // A hang guard, not a timing claim: dropping must finish at all.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(host);
+        let _ = done.send(());
+    });
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "drop took {:?}",
-        started.elapsed()
+        finished.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "dropping the host hung on an idle keep-alive connection"
     );
     drop(idle);
 }

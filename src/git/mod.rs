@@ -70,13 +70,13 @@ pub enum GitError {
     )]
     RemoteKeptMoving { refname: String, attempts: u32 },
 
+    #[error("remote `{remote}` refused the credentials — {hint}")]
+    Auth { remote: String, hint: String },
+
     #[error(
-        "remote `{remote}` refused the credentials — set GITHUB_TOKEN to a token that can {access} this repository"
+        "the SSH host key of remote `{remote}` is unknown or has changed — add it to ~/.ssh/known_hosts (ssh-keyscan -p PORT HOST) after checking its fingerprint"
     )]
-    Auth {
-        remote: String,
-        access: &'static str,
-    },
+    HostKey { remote: String },
 
     #[error(
         "cannot reach remote `{remote}` while {doing}: {message} — check the URL and network; it was retried {attempts} times"

@@ -89,6 +89,12 @@ impl Remote {
             || self.name_or_url.starts_with('/')
     }
 
+    /// An SSH remote (`ssh://…` or `user@host:path`).
+    pub fn is_ssh(&self) -> bool {
+        let r = &self.name_or_url;
+        r.starts_with("ssh://") || (!r.contains("://") && r.contains('@') && r.contains(':'))
+    }
+
     /// Local ref that mirrors the remote branch.
     pub fn tracking_ref(&self) -> String {
         if self.is_url() {
@@ -331,9 +337,20 @@ fn classify(
         || e.message().contains("credentials refused")
         || e.message().contains("GITHUB_TOKEN is not set")
     {
+        let hint = if remote.is_ssh() {
+            "check that the SSH agent (SSH_AUTH_SOCK) holds a key the server accepts and that the URL names the user (ssh://git@host/...)".to_owned()
+        } else {
+            format!("set GITHUB_TOKEN to a token that can {access} this repository")
+        };
         return GitError::Auth {
             remote: remote.display(),
-            access,
+            hint,
+        };
+    }
+    // A host key check is a trust decision, not a network hiccup: no retry.
+    if e.class() == ErrorClass::Ssh && e.code() == git2::ErrorCode::Certificate {
+        return GitError::HostKey {
+            remote: remote.display(),
         };
     }
     match e.class() {
