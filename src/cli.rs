@@ -171,12 +171,13 @@ pub struct RecordArgs {
     #[arg(long)]
     pub app: String,
 
-    /// The healthy revision.
-    #[arg(long, value_name = "SHA")]
-    pub revision: String,
+    /// The healthy revision (with --image). Without both, the revision and
+    /// digests come from the controller, and only a Healthy app is recorded.
+    #[arg(long, value_name = "SHA", requires = "images")]
+    pub revision: Option<String>,
 
     /// An image it ran, with its digest: NAME:TAG@sha256:HEX (repeatable).
-    #[arg(long = "image", value_name = "IMAGE", required = true)]
+    #[arg(long = "image", value_name = "IMAGE", requires = "revision")]
     pub images: Vec<String>,
 }
 

@@ -114,14 +114,24 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 bad_images: Vec::new(),
             },
         )?,
-        Command::Record(args) => commands::record::run(
-            globals,
-            &commands::record::RecordArgs {
-                app: args.app.clone(),
-                revision: args.revision.clone(),
-                images: args.images.clone(),
-            },
-        )?,
+        Command::Record(args) => match &args.revision {
+            Some(revision) => commands::record::run(
+                globals,
+                &commands::record::RecordArgs {
+                    app: args.app.clone(),
+                    revision: revision.clone(),
+                    images: args.images.clone(),
+                },
+            )?,
+            // On demand, from the controller.
+            None => runtime()?.block_on(async {
+                let config = revertbot::config::load(&globals.config)?.config;
+                let controllers = commands::controllers::Controllers::from_env(&config)
+                    .await
+                    .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
+                commands::check::record_now(globals, &args.app, &controllers).await
+            })?,
+        },
     };
     Ok(emit(cli.output, &outcome))
 }

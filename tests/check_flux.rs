@@ -135,12 +135,22 @@ impl Setup {
     }
 
     async fn check_any(&self, expected: &[i32]) -> Value {
+        self.run_any(&["check"], expected).await
+    }
+
+    async fn run_any(&self, args: &[&str], expected: &[i32]) -> Value {
         let expected = expected.to_vec();
+        let args: Vec<String> = ["--output", "json"]
+            .iter()
+            .chain(args)
+            .map(|a| (*a).to_owned())
+            .collect();
         let sb = Arc::clone(&self.sb);
         let kubeconfig = self.kubeconfig.clone();
         tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = sb.run_with_env(
-                &["--output", "json", "check"],
+                &args,
                 sb.host.token(),
                 &[("KUBECONFIG", kubeconfig.as_str())],
             );
@@ -372,4 +382,30 @@ async fn a_rollout_still_within_its_not_ready_window_is_left_alone() {
     assert_ne!(report["apps"][0]["verdict"], "breach", "{report}");
     assert_eq!(report["apps"][0]["action"], "none", "{report}");
     assert_eq!(s.sb.remote_tip(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_on_demand_reads_the_controller_and_refuses_an_unhealthy_app() {
+    let s = setup().await;
+    s.deploy_good();
+    let report = s.run_any(&["record", "--app", "guestbook"], &[0]).await;
+    assert_eq!(report["apps"][0]["action"], "recorded", "{report}");
+    assert_eq!(
+        report["apps"][0]["pinned_images"][0]["digest"],
+        good_digest().as_str()
+    );
+    assert_eq!(
+        s.sb.remote_note(&s.sb.good).unwrap()["lkg"][0]["revision"],
+        s.sb.good.as_str()
+    );
+    // Again: nothing new to write.
+    let notes = s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot");
+    let again = s.run_any(&["record", "--app", "guestbook"], &[0]).await;
+    assert_eq!(again["apps"][0]["action"], "none", "{again}");
+    assert_eq!(s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes);
+    // A crash-looping deploy is never recorded as good.
+    s.deploy_bad_crashlooping();
+    let refused = s.run_any(&["record", "--app", "guestbook"], &[4]).await;
+    assert_eq!(refused["apps"][0]["action"], "blocked", "{refused}");
+    assert!(s.sb.remote_note(&s.sb.bad).is_none());
 }

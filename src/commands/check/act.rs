@@ -158,7 +158,7 @@ pub(super) async fn act(
 /// Records the healthy revision with digests from (in order) the manifests,
 /// the running pods, and the registry. Nothing is written unless every image
 /// has a digest.
-async fn record_lkg(
+pub(crate) async fn record_lkg(
     session: &Session,
     ctx: &RunContext,
     observation: Option<&Observation>,
@@ -212,6 +212,20 @@ async fn record_lkg(
         })
         .collect();
     report.last_known_good = Some(record.revision.to_string());
+    let already = ctx.ledger.lkg_records(&record.app).iter().any(|r| {
+        r.revision == record.revision && {
+            let mut recorded = r.images.clone();
+            recorded.sort_by(|a, b| a.image.cmp(&b.image));
+            recorded == images
+        }
+    });
+    if already {
+        report.reason = format!(
+            "healthy; {} is already recorded as last-known-good with these digests",
+            record.revision.short()
+        );
+        return Ok((report, exit::OK));
+    }
     if ctx.dry_run {
         report.action = Action::DryRun;
         report.reason = format!(

@@ -14,7 +14,7 @@ use crate::policy::{
     Unavailable, UnavailableKind, decide, judge,
 };
 use crate::registry::{Registry, RegistryConfig};
-use crate::report::{AppReport, Report, SignalReport, Verdict as ReportVerdict};
+use crate::report::{Action, AppReport, Report, SignalReport, Verdict as ReportVerdict};
 
 use super::controllers::{Controllers, app_ref};
 use super::locate::{Request, locate};
@@ -148,6 +148,89 @@ pub async fn run(
             version: crate::report::REPORT_VERSION,
             apps,
         },
+        exit_code,
+    })
+}
+
+/// `revertbot record --app A` without images: record the app's current
+/// state as last-known-good now, with digests from the manifests, the
+/// running pods and the registry — only if the controller says it is
+/// Healthy and Synced (and its health is fresh).
+pub async fn record_now(
+    globals: &Globals,
+    app: &str,
+    controllers: &Controllers,
+) -> Result<Outcome> {
+    let ws = Workspace::open(globals)?;
+    let session = ws.session(app)?;
+    let app_ref = app_ref(&session.app).ok_or_else(|| {
+        CommandError::Usage(format!(
+            "app `{app}` has no controller (argocd or flux) to read its state from — record by hand with --revision and --image"
+        ))
+    })?;
+    if ws.repo.is_shallow() {
+        ws.repo.fetch_notes(&ws.remote)?;
+        ws.repo.fetch_branch(&ws.remote, Some(1))?;
+    } else {
+        ws.repo.fetch_branch_and_notes(&ws.remote)?;
+    }
+    let ctx = RunContext {
+        ledger: LedgerIndex::load(&ws.repo)?,
+        freeze_file: None,
+        dry_run: false,
+        registry: Registry::new(RegistryConfig::default()).ok(),
+    };
+    let controller = controllers.get(&app_ref).map_err(CommandError::Usage)?;
+    let mut obs = controller
+        .observe(&app_ref, crate::controller::Detail::Summary)
+        .await
+        .map_err(|e| {
+            CommandError::Usage(format!(
+                "no record without an answer from the controller: {e}"
+            ))
+        })?;
+    obs.pods = controller
+        .pods(&app_ref)
+        .await
+        .map_err(|e| CommandError::Usage(format!("no record without the app's pods: {e}")))?;
+    let mut report = AppReport::new(app);
+    let verdict = judge(&JudgeInput {
+        observed: Ok(&obs),
+        now: jiff::Timestamp::now(),
+        rules: &health_rules(&session.app),
+        quarantine: &[],
+        manifest_digests: &[],
+        signals: &[],
+    });
+    report.signals = evidence_of(&verdict);
+    let Some(revision) = obs
+        .deployed
+        .clone()
+        .filter(|_| verdict.as_str() == "healthy")
+    else {
+        report.verdict = if verdict.is_breach() {
+            ReportVerdict::Breach
+        } else {
+            ReportVerdict::Unknown
+        };
+        report.action = Action::Blocked;
+        report.reason = format!("not recorded: {app} is not Healthy and Synced ({verdict})");
+        return Ok(Outcome {
+            report: Report::single(report),
+            exit_code: exit::BLOCKED,
+        });
+    };
+    report.verdict = ReportVerdict::Healthy;
+    let record = crate::domain::ledger::LkgRecord {
+        app: session.app_name.clone(),
+        revision,
+        images: Vec::new(),
+        source: crate::domain::ledger::RecordSource::Controller,
+        recorded_at: jiff::Timestamp::now(),
+    };
+    let (report, exit_code) = act::record_lkg(&session, &ctx, Some(&obs), record, report).await?;
+    Ok(Outcome {
+        report: Report::single(report),
         exit_code,
     })
 }
