@@ -159,9 +159,27 @@ async fn watch(
     // Register the handlers now: a signal that arrives during a cycle waits
     // for the cycle to finish instead of killing the process mid-push.
     let mut stop = Shutdown::register()?;
+    // One workspace across cycles (config parsed and globs compiled once),
+    // opened again only when the config file changes.
+    let mut workspace: Option<(Option<std::time::SystemTime>, commands::Workspace)> = None;
     loop {
         let started = tokio::time::Instant::now();
-        match commands::check::run(globals, &check, &controllers).await {
+        let modified = std::fs::metadata(&globals.config)
+            .and_then(|m| m.modified())
+            .ok();
+        if workspace.as_ref().is_none_or(|(seen, _)| *seen != modified) {
+            match commands::Workspace::open(globals) {
+                Ok(ws) => workspace = Some((modified, ws)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot load the config; keeping the previous one")
+                }
+            }
+        }
+        let result = match &workspace {
+            Some((_, ws)) => commands::check::run_in(ws, &check, &controllers).await,
+            None => commands::check::run(globals, &check, &controllers).await,
+        };
+        match result {
             // One document per cycle: JSON lines with --output json.
             Ok(outcome) => {
                 let text = match output {

@@ -14,6 +14,8 @@ pub mod record;
 pub mod revert;
 pub mod wait;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -90,6 +92,11 @@ pub struct Workspace {
     pub config_path: PathBuf,
     pub repo: Rc<InfraRepo>,
     pub remote: Remote,
+    /// App name → index in `config.apps`.
+    app_index: HashMap<String, usize>,
+    /// Sessions built so far (globs compiled once per workspace, not per
+    /// `watch` cycle).
+    sessions: RefCell<HashMap<String, Rc<Session>>>,
 }
 
 impl Workspace {
@@ -106,26 +113,38 @@ impl Workspace {
             &config.repo.branch,
             Credentials::from_env(),
         );
+        let app_index = config
+            .apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.clone(), i))
+            .collect();
         Ok(Self {
             config: Rc::new(config),
             config_path: globals.config.clone(),
             repo: Rc::new(repo),
             remote,
+            app_index,
+            sessions: RefCell::new(HashMap::new()),
         })
     }
 
-    /// The session for one configured app.
-    pub fn session(&self, app: &str) -> Result<Session> {
+    /// The session for one configured app (built once per workspace).
+    pub fn session(&self, app: &str) -> Result<Rc<Session>> {
+        if let Some(session) = self.sessions.borrow().get(app) {
+            return Ok(Rc::clone(session));
+        }
         let app_config = self
-            .config
-            .app(app)
+            .app_index
+            .get(app)
+            .and_then(|i| self.config.apps.get(*i))
             .cloned()
             .ok_or_else(|| CommandError::UnknownApp {
                 name: app.to_owned(),
                 config: self.config_path.display().to_string(),
                 known: self.config.apps.iter().map(|a| a.name.clone()).collect(),
             })?;
-        Ok(Session {
+        let session = Rc::new(Session {
             paths: AppPaths::compile(&app_config.paths)
                 .map_err(|e| CommandError::Usage(format!("apps[].paths of {app}: {e}")))?,
             pin_rules: pin_rules(&app_config)?,
@@ -134,7 +153,11 @@ impl Workspace {
             config: Rc::clone(&self.config),
             repo: Rc::clone(&self.repo),
             remote: self.remote.clone(),
-        })
+        });
+        self.sessions
+            .borrow_mut()
+            .insert(app.to_owned(), Rc::clone(&session));
+        Ok(session)
     }
 }
 
@@ -150,7 +173,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn open(globals: &Globals, app: &str) -> Result<Self> {
+    pub fn open(globals: &Globals, app: &str) -> Result<Rc<Self>> {
         Workspace::open(globals)?.session(app)
     }
 

@@ -281,6 +281,13 @@ impl Controller for ArgoCd {
                 })
                 .await?;
             let mut out = Vec::with_capacity(apps.len());
+            // One pass over the list: 5,000 apps × 5,000 items was 25 M
+            // name comparisons per cycle.
+            let mut by_name: std::collections::HashMap<&str, Vec<&Application>> =
+                std::collections::HashMap::with_capacity(list.items.len());
+            for item in &list.items {
+                by_name.entry(item.metadata.name.as_str()).or_default().push(item);
+            }
             for app in apps {
                 let (name, namespace) = match argo_ref(self.http.server(), app) {
                     Ok(r) => r,
@@ -289,10 +296,11 @@ impl Controller for ArgoCd {
                         continue;
                     }
                 };
-                let matches: Vec<&Application> = list
-                    .items
-                    .iter()
-                    .filter(|i| i.metadata.name == name)
+                let matches: Vec<&Application> = by_name
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .copied()
                     .filter(|i| namespace.is_none_or(|ns| i.namespace() == Some(ns)))
                     .collect();
                 let summary = match matches.as_slice() {
