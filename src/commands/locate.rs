@@ -138,7 +138,7 @@ pub fn locate(session: &Session, request: &Request) -> Result<Located> {
 
     let search = if request.commits.is_empty() {
         match &lkg {
-            Some(lkg) => repo.find_culprits(&deployed, lkg.sha(), &tip, &session.paths)?,
+            Some(lkg) => repo.find_culprits(&deployed, lkg.sha(), &tip, session.paths()?)?,
             None => CulpritSearch::default(),
         }
     } else {
@@ -196,7 +196,7 @@ fn explicit_culprits(
             }),
             None => search
                 .culprits
-                .push(repo.describe_culprit(&sha, &session.paths)?),
+                .push(repo.describe_culprit(&sha, session.paths()?)?),
         }
     }
     Ok(search)

@@ -14,7 +14,7 @@ pub mod record;
 pub mod revert;
 pub mod wait;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -145,9 +145,8 @@ impl Workspace {
                 known: self.config.apps.iter().map(|a| a.name.clone()).collect(),
             })?;
         let session = Rc::new(Session {
-            paths: AppPaths::compile(&app_config.paths)
-                .map_err(|e| CommandError::Usage(format!("apps[].paths of {app}: {e}")))?,
-            pin_rules: pin_rules(&app_config)?,
+            paths: OnceCell::new(),
+            pin_rules: OnceCell::new(),
             app_name: AppName(app_config.name.clone()),
             app: app_config,
             config: Rc::clone(&self.config),
@@ -166,8 +165,10 @@ pub struct Session {
     pub config: Rc<Config>,
     pub app: AppConfig,
     pub app_name: AppName,
-    pub paths: AppPaths,
-    pub pin_rules: PinRules,
+    /// Compiled on first use: a steady `watch` cycle over thousands of
+    /// healthy apps never needs them.
+    paths: OnceCell<AppPaths>,
+    pin_rules: OnceCell<PinRules>,
     pub repo: Rc<InfraRepo>,
     pub remote: Remote,
 }
@@ -179,6 +180,25 @@ impl Session {
 
     pub fn repo_root(&self) -> &Path {
         self.repo.path()
+    }
+
+    /// The app's path globs, compiled.
+    pub fn paths(&self) -> Result<&AppPaths> {
+        if let Some(paths) = self.paths.get() {
+            return Ok(paths);
+        }
+        let compiled = AppPaths::compile(&self.app.paths)
+            .map_err(|e| CommandError::Usage(format!("apps[].paths of {}: {e}", self.app_name)))?;
+        Ok(self.paths.get_or_init(|| compiled))
+    }
+
+    /// The app's Helm image rules, compiled.
+    pub fn pin_rules(&self) -> Result<&PinRules> {
+        if let Some(rules) = self.pin_rules.get() {
+            return Ok(rules);
+        }
+        let compiled = pin_rules(&self.app)?;
+        Ok(self.pin_rules.get_or_init(|| compiled))
     }
 }
 

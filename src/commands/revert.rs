@@ -254,9 +254,9 @@ pub(super) fn prepare(
         culprits: &culprit_shas,
         last_known_good: located.lkg.as_ref().map(|l| l.sha()),
         scope,
-        paths: &session.paths,
+        paths: session.paths()?,
         pins: &targets,
-        pin_rules: &session.pin_rules,
+        pin_rules: session.pin_rules()?,
         allow_outside_paths: false,
     })?;
     // Only images actually pinned in a manifest go into the trailers.

@@ -82,7 +82,7 @@ pub fn cheap_facts(
 /// Every image reference in the app's manifests at `revision`.
 pub fn manifest_images(session: &Session, revision: &CommitSha) -> Result<Vec<ImageRef>> {
     let mut images = Vec::new();
-    for path in session.repo.app_files(revision, &session.paths)? {
+    for path in session.repo.app_files(revision, session.paths()?)? {
         let lower = path.to_ascii_lowercase();
         if !(lower.ends_with(".yaml") || lower.ends_with(".yml")) {
             continue;
@@ -94,7 +94,7 @@ pub fn manifest_images(session: &Session, revision: &CommitSha) -> Result<Vec<Im
             continue;
         };
         let scan =
-            manifest::scan(&path, &text, &session.pin_rules).map_err(crate::git::GitError::from)?;
+            manifest::scan(&path, &text, session.pin_rules()?).map_err(crate::git::GitError::from)?;
         images.extend(scan.sites.into_iter().map(|s| s.reference));
     }
     Ok(images)
