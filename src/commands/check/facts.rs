@@ -93,8 +93,8 @@ pub fn manifest_images(session: &Session, revision: &CommitSha) -> Result<Vec<Im
         let Ok(text) = String::from_utf8(bytes) else {
             continue;
         };
-        let scan =
-            manifest::scan(&path, &text, session.pin_rules()?).map_err(crate::git::GitError::from)?;
+        let scan = manifest::scan(&path, &text, session.pin_rules()?)
+            .map_err(crate::git::GitError::from)?;
         images.extend(scan.sites.into_iter().map(|s| s.reference));
     }
     Ok(images)

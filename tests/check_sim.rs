@@ -1,0 +1,220 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+//! `revertbot check` end to end against the simulated Argo CD (the real
+//! Argo CD client talks to it): the binary, a real remote over smart HTTP,
+//! the sim following that remote.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use revertbot::controller::Controller;
+use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions};
+use revertbot::controller::sim::{Sim, SimApp, SimConfig, SimHandle, SimTiming};
+use revertbot::domain::Digest;
+use secrecy::SecretString;
+use serde_json::Value;
+use support::infra::{REMOTE, Sandbox, good_digest, stderr};
+
+const CONFIG: &str = "\
+version: 1
+repo: { remote: origin, branch: main }
+apps:
+  - name: guestbook
+    paths: [\"apps/guestbook/**\"]
+    argocd: { app: guestbook }
+    health:
+      controller: true
+      pods: { crashloop: true, not_ready_for: 1m }
+    policy: { critical: push, grace: 0s, cooldown: 30m }
+    wait: { timeout: 6s }
+";
+
+fn digest(label: &str) -> Digest {
+    revertbot::registry::sha256_digest(label.as_bytes()).unwrap()
+}
+
+struct Setup {
+    sb: Arc<Sandbox>,
+    sim: Option<SimHandle>,
+    url: String,
+    token: String,
+}
+
+/// The sim follows the sandbox's remote; its tip (the bad release, v2) is
+/// deployed when it starts. `heals`: whether the recorded v1 digest is good.
+async fn setup(heals: bool, rollout_time: Duration) -> Setup {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sb = Arc::new(
+        tokio::task::spawn_blocking(|| Sandbox::with_config(CONFIG))
+            .await
+            .unwrap(),
+    );
+    let good: Digest = good_digest().parse().unwrap();
+    let bad = digest("guestbook v2");
+    let mut config = SimConfig::new(
+        sb.host.root().join(REMOTE),
+        "main",
+        vec![SimApp::new("guestbook", &["apps/guestbook/**"])],
+    );
+    config.registry = HashMap::from([
+        ("ghcr.io/acme/guestbook:v1".to_owned(), good.clone()),
+        ("ghcr.io/acme/guestbook:v2".to_owned(), bad.clone()),
+    ]);
+    config.bad_digests = if heals {
+        HashSet::from([bad])
+    } else {
+        HashSet::from([bad, good])
+    };
+    config.timing = SimTiming {
+        poll_interval: Duration::from_millis(500),
+        sync_duration: Duration::from_millis(200),
+        rollout_time,
+        progress_deadline: Duration::from_secs(120),
+        crash_interval: Duration::from_millis(200),
+    };
+    let sim = Sim::start(config).await.unwrap();
+    let (url, token) = (sim.url.clone(), sim.token.clone());
+    let record = Arc::clone(&sb);
+    tokio::task::spawn_blocking(move || record.record_good())
+        .await
+        .unwrap();
+    Setup {
+        sb,
+        sim: Some(sim),
+        url,
+        token,
+    }
+}
+
+impl Setup {
+    async fn check(&self, expected: &[i32]) -> Value {
+        let sb = Arc::clone(&self.sb);
+        let (url, token) = (self.url.clone(), self.token.clone());
+        let expected = expected.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let out = sb.run_with_env(
+                &["--output", "json", "check"],
+                sb.host.token(),
+                &[
+                    ("ARGOCD_SERVER", url.as_str()),
+                    ("ARGOCD_AUTH_TOKEN", token.as_str()),
+                ],
+            );
+            assert!(
+                out.status.code().is_some_and(|c| expected.contains(&c)),
+                "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                stderr(&out)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Waits (through the real client) until the deployed pods crash-loop.
+    async fn until_crash_looping(&self) {
+        let client = ArgoCd::new(
+            &self.url,
+            SecretString::from(self.token.clone()),
+            ArgoCdOptions::default(),
+        )
+        .unwrap();
+        let app = self.sim.as_ref().unwrap().app_ref("guestbook");
+        for _ in 0..600 {
+            let pods = client.pods(&app).await.unwrap();
+            if pods
+                .iter()
+                .any(|p| p.current && p.waiting.iter().any(|w| w.reason == "CrashLoopBackOff"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the sim never reported CrashLoopBackOff");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_is_reverted_once_and_healthy_is_confirmed_through_argo_cd() {
+    let s = setup(true, Duration::from_millis(300)).await;
+    s.until_crash_looping().await;
+    let report = s.check(&[0]).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "breach", "{report}");
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    let revert = app["revert_commit"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.sim
+            .as_ref()
+            .unwrap()
+            .deployed("guestbook")
+            .unwrap()
+            .as_str(),
+        revert
+    );
+    // Healthy at the revert: no second revert.
+    let again = s.check(&[0]).await;
+    assert_ne!(again["apps"][0]["action"], "pushed", "{again}");
+    assert_eq!(s.sb.remote_reverts(), vec![revert]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_that_does_not_heal_exits_3_and_is_never_repeated() {
+    let s = setup(false, Duration::from_millis(300)).await;
+    s.until_crash_looping().await;
+    let report = s.check(&[3]).await;
+    assert_eq!(report["apps"][0]["action"], "pushed", "{report}");
+    assert_eq!(report["apps"][0]["healthy_confirmed"], false);
+    // Still crashing at revertbot's own revert (loop guard: exit 4) or the
+    // revert not deployed yet (exit 0): never a second revert.
+    let again = s.check(&[0, 4]).await;
+    assert_ne!(again["apps"][0]["action"], "pushed", "{again}");
+    assert_eq!(s.sb.remote_reverts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_that_is_down_means_no_revert_and_exit_1() {
+    let mut s = setup(true, Duration::from_millis(300)).await;
+    s.until_crash_looping().await;
+    drop(s.sim.take()); // the controller goes away
+    let before = s.sb.remote_tip();
+    let report = s.check(&[1]).await;
+    let reason = report["apps"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&s.url),
+        "the message names the server: {reason}"
+    );
+    assert_eq!(s.sb.remote_tip(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_still_progressing_within_its_window_is_not_reverted() {
+    // A healthy change rolling out slowly: Progressing, pods not Ready yet.
+    let s = setup(true, Duration::from_secs(60)).await;
+    let sb = Arc::clone(&s.sb);
+    let pushed = tokio::task::spawn_blocking(move || {
+        let manifest = support::infra::DEPLOY_V1.replace("replicas: 2", "replicas: 3");
+        sb.dev.write("apps/guestbook/deployment.yaml", manifest);
+        sb.dev.commit("guestbook: back to v1, three replicas");
+        sb.dev.push(&["main"]);
+        sb.remote_tip()
+    })
+    .await
+    .unwrap();
+    let sim = s.sim.as_ref().unwrap();
+    for _ in 0..600 {
+        if sim.deployed("guestbook").map(|d| d.to_string()) == Some(pushed.clone()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = s.check(&[0]).await;
+    assert_ne!(report["apps"][0]["verdict"], "breach", "{report}");
+    assert_eq!(report["apps"][0]["action"], "none", "{report}");
+    assert!(s.sb.remote_reverts().is_empty());
+}
