@@ -7,7 +7,7 @@
 //! `.ssh/known_hosts` pins the host key, and the server's log come with it.
 //! Everything is killed on drop.
 //!
-//! Panics (never skips) when OpenSSH is missing:
+//! Panics with an install hint when OpenSSH is absent (the test fails):
 //! `apt-get install openssh-server` (which brings `openssh-client`).
 
 use std::fs::{self, File};
