@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::fake_kube::FakeKube;
+use support::flux_objects::{git_repository, kustomization, workload};
 use support::infra::{DEPLOY_V1, REMOTE, Sandbox, stderr};
 use support::registry_server::{Flavor, RegistryServer, install_crypto};
 
@@ -36,72 +37,6 @@ const HASH: &str = "6d4cf56db6";
 /// repo digest: the local image (config) id. Never a registry digest.
 const BARE_IMAGE_ID: &str =
     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-fn kustomization(revision: &str) -> Value {
-    json!({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": {"name": "guestbook", "namespace": "flux-system", "generation": 1},
-        "spec": {"interval": "5m", "path": "./apps/guestbook", "prune": true,
-                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
-        "status": {
-            "observedGeneration": 1,
-            "lastAppliedRevision": format!("main@sha1:{revision}"),
-            "lastAttemptedRevision": format!("main@sha1:{revision}"),
-            "conditions": [{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
-                            "message": format!("Applied revision: main@sha1:{revision}"),
-                            "observedGeneration": 1, "lastTransitionTime": "2026-11-24T00:00:00Z"}],
-            "inventory": {"entries": [{"id": "default_guestbook-ui_apps_Deployment", "v": "v1"}]}
-        }
-    })
-}
-
-fn git_repository() -> Value {
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": {"name": "flux-system", "namespace": "flux-system", "generation": 1},
-        "spec": {"interval": "1m", "url": "https://example.invalid/infra.git", "ref": {"branch": "main"}},
-        "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True",
-                   "reason": "Succeeded", "observedGeneration": 1, "lastTransitionTime": "2026-11-24T00:00:00Z"}]}
-    })
-}
-
-/// A Ready Deployment → ReplicaSet → Pod running `image`, whose container
-/// status reports `image_id`.
-fn workload(image: &str, image_id: &str) -> Vec<Value> {
-    let deployment = json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "guestbook-ui", "namespace": "default", "uid": "guestbook-ui-uid", "generation": 2},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "guestbook"}},
-                 "template": {"metadata": {"labels": {"app": "guestbook"}},
-                              "spec": {"containers": [{"name": "ui", "image": image}]}}},
-        "status": {"observedGeneration": 2}
-    });
-    let replicaset = json!({
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": format!("guestbook-ui-{HASH}"), "namespace": "default", "uid": format!("rs-{HASH}"),
-                     "labels": {"app": "guestbook", "pod-template-hash": HASH},
-                     "annotations": {"deployment.kubernetes.io/revision": "1"},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "guestbook-ui",
-                                          "uid": "guestbook-ui-uid", "controller": true}]},
-        "spec": {"selector": {"matchLabels": {"app": "guestbook", "pod-template-hash": HASH}}}
-    });
-    let pod = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("guestbook-ui-{HASH}-x1"), "namespace": "default",
-                     "creationTimestamp": "2026-11-24T00:00:00Z",
-                     "labels": {"app": "guestbook", "pod-template-hash": HASH},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("guestbook-ui-{HASH}"),
-                                          "uid": format!("rs-{HASH}"), "controller": true}]},
-        "spec": {"containers": [{"name": "ui", "image": image}]},
-        "status": {"phase": "Running",
-                   "conditions": [{"type": "Ready", "status": "True",
-                                   "lastTransitionTime": "2026-11-24T00:00:09Z"}],
-                   "containerStatuses": [{"name": "ui", "image": image, "imageID": image_id,
-                                          "ready": true, "restartCount": 0, "started": true,
-                                          "state": {"running": {"startedAt": "2026-11-24T00:00:05Z"}}}]}
-    });
-    vec![deployment, replicaset, pod]
-}
 
 struct Setup {
     sb: Arc<Sandbox>,
@@ -136,8 +71,8 @@ async fn setup() -> Setup {
     assert_eq!(sb.remote_tip(), deployed);
     let fake = FakeKube::start().await;
     fake.insert(git_repository());
-    fake.insert(kustomization(&deployed));
-    for o in workload(&image, BARE_IMAGE_ID) {
+    fake.insert(kustomization(&deployed, true));
+    for o in workload(HASH, 1, &image, BARE_IMAGE_ID, false) {
         fake.insert(o);
     }
     let dir = tempfile::tempdir().unwrap();
