@@ -60,11 +60,8 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 dry_run: args.dry_run,
             };
             runtime()?.block_on(async {
-                let config = revertbot::config::load(&globals.config)?.config;
-                let controllers = commands::controllers::Controllers::from_env(&config)
-                    .await
-                    .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
-                commands::check::run(globals, &check, &controllers).await
+                let (ws, controllers) = open_with_controllers(globals).await?;
+                commands::check::run_in(&ws, &check, &controllers).await
             })?
         }
         Command::Watch(args) => {
@@ -125,15 +122,29 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
             )?,
             // On demand, from the controller.
             None => runtime()?.block_on(async {
-                let config = revertbot::config::load(&globals.config)?.config;
-                let controllers = commands::controllers::Controllers::from_env(&config)
-                    .await
-                    .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
-                commands::check::record_now(globals, &args.app, &controllers).await
+                let (ws, controllers) = open_with_controllers(globals).await?;
+                commands::check::record_now(&ws, &args.app, &controllers).await
             })?,
         },
     };
     Ok(emit(cli.output, &outcome))
+}
+
+/// The workspace (config loaded once) and the controllers its apps need.
+async fn open_with_controllers(
+    globals: &Globals,
+) -> Result<(commands::Workspace, commands::controllers::Controllers), commands::CommandError> {
+    let ws = commands::Workspace::open(globals)?;
+    let controllers = commands::controllers::Controllers::from_env(&ws.config)
+        .await
+        .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
+    Ok((ws, controllers))
+}
+
+fn config_mtime(globals: &Globals) -> Option<std::time::SystemTime> {
+    std::fs::metadata(&globals.config)
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, commands::CommandError> {
@@ -152,33 +163,26 @@ async fn watch(
     check: commands::check::CheckArgs,
     interval: std::time::Duration,
 ) -> Result<u8, commands::CommandError> {
-    let config = revertbot::config::load(&globals.config)?.config;
-    let controllers = commands::controllers::Controllers::from_env(&config)
-        .await
-        .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
+    let opened_at = config_mtime(globals);
+    let (ws, controllers) = open_with_controllers(globals).await?;
     // Register the handlers now: a signal that arrives during a cycle waits
     // for the cycle to finish instead of killing the process mid-push.
     let mut stop = Shutdown::register()?;
     // One workspace across cycles (config parsed and globs compiled once),
     // opened again only when the config file changes.
-    let mut workspace: Option<(Option<std::time::SystemTime>, commands::Workspace)> = None;
+    let mut workspace = (opened_at, ws);
     loop {
         let started = tokio::time::Instant::now();
-        let modified = std::fs::metadata(&globals.config)
-            .and_then(|m| m.modified())
-            .ok();
-        if workspace.as_ref().is_none_or(|(seen, _)| *seen != modified) {
+        let modified = config_mtime(globals);
+        if workspace.0 != modified {
             match commands::Workspace::open(globals) {
-                Ok(ws) => workspace = Some((modified, ws)),
+                Ok(ws) => workspace = (modified, ws),
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot load the config; keeping the previous one")
+                    tracing::error!(error = %e, "cannot load the changed config; keeping the previous one")
                 }
             }
         }
-        let result = match &workspace {
-            Some((_, ws)) => commands::check::run_in(ws, &check, &controllers).await,
-            None => commands::check::run(globals, &check, &controllers).await,
-        };
+        let result = commands::check::run_in(&workspace.1, &check, &controllers).await;
         match result {
             // One document per cycle: JSON lines with --output json.
             Ok(outcome) => {

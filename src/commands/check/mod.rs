@@ -38,6 +38,29 @@ pub(crate) struct RunContext {
     pub registry: Option<Registry>,
 }
 
+impl RunContext {
+    /// Fetches the branch and the ledger once for the run (a shallow clone:
+    /// the tip only; `locate` deepens where a breach needs it) and reads
+    /// what every app shares.
+    fn prepare(ws: &Workspace, dry_run: bool) -> Result<Self> {
+        let (tip, _) = if ws.repo.is_shallow() {
+            ws.repo.fetch_notes(&ws.remote)?;
+            ws.repo.fetch_branch(&ws.remote, Some(1))?
+        } else {
+            ws.repo.fetch_branch_and_notes(&ws.remote)?
+        };
+        Ok(Self {
+            ledger: LedgerIndex::load(&ws.repo)?,
+            freeze_file: ws
+                .repo
+                .read_file(&tip, FREEZE_FILE)?
+                .map(|_| FREEZE_FILE.to_owned()),
+            dry_run,
+            registry: Registry::new(RegistryConfig::default()).ok(),
+        })
+    }
+}
+
 pub async fn run(
     globals: &Globals,
     args: &CheckArgs,
@@ -56,21 +79,7 @@ pub async fn run_in(
         Some(name) => vec![ws.session(name)?.app.clone()],
         None => ws.config.apps.clone(),
     };
-    let (tip, _) = if ws.repo.is_shallow() {
-        ws.repo.fetch_notes(&ws.remote)?;
-        ws.repo.fetch_branch(&ws.remote, Some(1))?
-    } else {
-        ws.repo.fetch_branch_and_notes(&ws.remote)?
-    };
-    let ctx = RunContext {
-        ledger: LedgerIndex::load(&ws.repo)?,
-        freeze_file: ws
-            .repo
-            .read_file(&tip, FREEZE_FILE)?
-            .map(|_| FREEZE_FILE.to_owned()),
-        dry_run: args.dry_run,
-        registry: Registry::new(RegistryConfig::default()).ok(),
-    };
+    let ctx = RunContext::prepare(ws, args.dry_run)?;
 
     // One list call per controller for every app it serves.
     let refs: Vec<(AppConfig, Option<AppRef>)> = selected
@@ -164,30 +173,14 @@ pub async fn run_in(
 /// state as last-known-good now, with digests from the manifests, the
 /// running pods and the registry — only if the controller says it is
 /// Healthy and Synced (and its health is fresh).
-pub async fn record_now(
-    globals: &Globals,
-    app: &str,
-    controllers: &Controllers,
-) -> Result<Outcome> {
-    let ws = Workspace::open(globals)?;
+pub async fn record_now(ws: &Workspace, app: &str, controllers: &Controllers) -> Result<Outcome> {
     let session = ws.session(app)?;
     let app_ref = app_ref(&session.app).ok_or_else(|| {
         CommandError::Usage(format!(
             "app `{app}` has no controller (argocd or flux) to read its state from — record by hand with --revision and --image"
         ))
     })?;
-    if ws.repo.is_shallow() {
-        ws.repo.fetch_notes(&ws.remote)?;
-        ws.repo.fetch_branch(&ws.remote, Some(1))?;
-    } else {
-        ws.repo.fetch_branch_and_notes(&ws.remote)?;
-    }
-    let ctx = RunContext {
-        ledger: LedgerIndex::load(&ws.repo)?,
-        freeze_file: None,
-        dry_run: false,
-        registry: Registry::new(RegistryConfig::default()).ok(),
-    };
+    let ctx = RunContext::prepare(ws, false)?;
     let controller = controllers.get(&app_ref).map_err(CommandError::Usage)?;
     let mut obs = controller
         .observe(&app_ref, crate::controller::Detail::Summary)
