@@ -8,45 +8,15 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions};
 use revertbot::controller::{AppRef, Controller, ControllerError, Detail};
 use revertbot::domain::health::{Health, OperationPhase, SyncStatus};
-use secrecy::SecretString;
 use serde_json::json;
 use support::fake_argocd::{
-    DEFAULT_NS, Endpoint, FakeArgoCd, TOKEN, deploy, fixture, fixture_pod, set_health,
+    DEFAULT_NS, Endpoint, FakeArgoCd, client, deploy, fixture, fixture_pod, set_health, velero,
 };
 
 const APPLIED: &str = "ea8759964626a583667a2bfd08f334ec2070040a";
 const NEWER: &str = "9f2c6a1b7e3d4c5b8a9f0e1d2c3b4a5968778695";
-
-fn init() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
-fn fast() -> ArgoCdOptions {
-    ArgoCdOptions {
-        connect_timeout: Duration::from_secs(1),
-        request_timeout: Duration::from_millis(800),
-        refresh_timeout: Duration::from_secs(5),
-        max_retries: 2,
-        min_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(40),
-    }
-}
-
-fn client(fake: &FakeArgoCd) -> ArgoCd {
-    init();
-    ArgoCd::new(&fake.url, SecretString::from(TOKEN), fast()).unwrap()
-}
-
-fn velero() -> AppRef {
-    AppRef::ArgoCd {
-        app: "velero".into(),
-        name: "velero-test".into(),
-        namespace: None,
-    }
-}
 
 fn prometheus() -> AppRef {
     AppRef::ArgoCd {

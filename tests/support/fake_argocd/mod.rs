@@ -25,6 +25,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
+use revertbot::controller::AppRef;
+use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 
 mod serve;
@@ -58,6 +61,38 @@ pub(crate) const HONOURED_FIELDS: &[&str] = &[
     "status.operationState.finishedAt",
     "operation.sync",
 ];
+
+/// Installs the process-wide rustls crypto provider (two are linked in).
+pub fn init() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Client options with short timeouts and quick, bounded retries.
+pub fn fast() -> ArgoCdOptions {
+    ArgoCdOptions {
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_millis(800),
+        refresh_timeout: Duration::from_secs(5),
+        max_retries: 2,
+        min_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(40),
+    }
+}
+
+/// The real Argo CD client pointed at `fake`.
+pub fn client(fake: &FakeArgoCd) -> ArgoCd {
+    init();
+    ArgoCd::new(&fake.url, SecretString::from(TOKEN), fast()).unwrap()
+}
+
+/// The app of the `application.json` fixture.
+pub fn velero() -> AppRef {
+    AppRef::ArgoCd {
+        app: "velero".into(),
+        name: "velero-test".into(),
+        namespace: None,
+    }
+}
 
 pub fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
