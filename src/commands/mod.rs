@@ -108,6 +108,9 @@ impl Workspace {
         }
         let config = loaded.config;
         let repo = InfraRepo::open(&globals.repo)?;
+        // A run killed mid-push leaves work refs and ref locks behind; a
+        // stale lock would fail every later fetch.
+        repo.sweep_abandoned_work()?;
         let remote = Remote::new(
             &config.repo.remote,
             &config.repo.branch,

@@ -13,6 +13,7 @@ pub mod remote;
 pub mod revert;
 mod revert_dirs;
 pub mod sandbox;
+pub mod sweep;
 
 use std::path::{Path, PathBuf};
 
@@ -200,6 +201,17 @@ impl InfraRepo {
             .find_blob(entry.id())
             .map_err(GitError::git(format!("reading {path} at {rev}")))?;
         Ok(Some(blob.content().to_vec()))
+    }
+
+    /// The first parent of a commit; `None` for a root commit, or when a
+    /// shallow clone does not have it.
+    pub fn first_parent(&self, sha: &CommitSha) -> Result<Option<CommitSha>> {
+        let commit = self.find_commit(sha)?;
+        Ok(commit
+            .parent_id(0)
+            .ok()
+            .filter(|id| self.repo.find_commit(*id).is_ok())
+            .map(to_sha))
     }
 
     /// Full message of a commit.
