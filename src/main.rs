@@ -108,7 +108,7 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 },
                 mode: commands::revert::Mode::Push,
                 reason: args.reason.clone(),
-                bad_images: Vec::new(),
+                observed_images: Vec::new(),
             },
         )?,
         Command::Record(args) => match &args.revision {

@@ -195,7 +195,11 @@ async fn a_crash_loop_is_reverted_once_and_healthy_is_confirmed() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert!(bad.iter().any(|b| b.contains(BAD_DIGEST)), "{note}");
+    // Exactly what the culprit brought in and the pods ran, by digest:
+    // never the last-known-good's tag or digest.
+    assert_eq!(bad.len(), 1, "{note}");
+    assert!(bad[0].ends_with(BAD_DIGEST), "{note}");
+    assert!(!bad.iter().any(|b| b.contains(&good_digest())), "{note}");
     // The rollout back to the pinned digest replaces the crash-looping pod.
     s.fake
         .remove("pods", "default", &format!("guestbook-ui-{HASH_BAD}-x1"));
@@ -335,4 +339,55 @@ async fn record_on_demand_reads_the_controller_and_refuses_an_unhealthy_app() {
     let refused = s.run_any(&["record", "--app", "guestbook"], &[4]).await;
     assert_eq!(refused["apps"][0]["action"], "blocked", "{refused}");
     assert!(s.sb.remote_note(&s.sb.bad).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_digest_pinned_back_is_a_breach_before_any_pod_runs_it() {
+    let s = setup().await;
+    s.deploy_good();
+    s.check(0).await;
+    s.deploy_bad_crashlooping();
+    s.apply_the_tip_on_reconcile();
+    let report = s.check(0).await;
+    assert_eq!(report["apps"][0]["healthy_confirmed"], true, "{report}");
+    s.fake
+        .remove("pods", "default", &format!("guestbook-ui-{HASH_BAD}-x1"));
+    for o in workload(
+        "5b8d9c0a1f",
+        3,
+        &format!("{IMAGE_V1}@{}", good_digest()),
+        &format!("ghcr.io/acme/guestbook@{}", good_digest()),
+        false,
+    ) {
+        s.fake.insert(o);
+    }
+    // Healthy at the revert, pinned to the LKG digest: the re-promotion
+    // check must not trip on the good digest.
+    let healed = s.check(0).await;
+    assert_eq!(healed["apps"][0]["verdict"], "healthy", "{healed}");
+    // An image updater writes the quarantined digest back, pinned; Flux
+    // applies it, and no pod has pulled it yet.
+    s.sb.dev.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+    let manifest = s.sb.remote_file("main", "apps/guestbook/deployment.yaml");
+    let promoted = manifest.replace(
+        &format!("{IMAGE_V1}@{}", good_digest()),
+        &format!("{IMAGE_V2}@{BAD_DIGEST}"),
+    );
+    assert_ne!(promoted, manifest);
+    s.sb.dev.write("apps/guestbook/deployment.yaml", promoted);
+    let repromoted = s.sb.dev.commit("chore(deps): update guestbook");
+    s.sb.dev.push(&["main"]);
+    s.fake.insert(kustomization(&repromoted, true));
+    // A breach at once; the 30m cooldown since the first revert holds it
+    // (exit 4) rather than reverting in a loop.
+    let report = s.check(4).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "breach", "{report}");
+    assert_eq!(app["culprits"], json!([repromoted]), "{report}");
+    assert_eq!(app["signals"][0]["source"], "repromotion", "{report}");
+    assert!(
+        app["signals"].to_string().contains("(in the manifests)"),
+        "{report}"
+    );
+    assert_eq!(app["action"], "blocked", "{report}");
 }

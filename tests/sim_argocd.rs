@@ -176,17 +176,15 @@ async fn the_tip_at_start_is_deployed_and_healthy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_tip_is_deployed_after_the_poll_delay() {
     let w = World::start(quick(), None).await;
-    let old = w.dev.rev_parse("HEAD");
-    let pushed_at = Instant::now();
+    // No refresh is asked for: only the sim's own polling can deploy it.
+    // (Whether a poll already happened right after the push depends on the
+    // machine's load, so nothing is claimed about "not yet".)
     let new = w.push(
         "apps/guestbook/deployment.yaml",
         &deployment("v1", 3),
         "three replicas",
     );
-    let obs = w.observe().await;
-    assert!(is(&obs, &old), "not before the next poll");
     let obs = w.until("deployed", |o| is(o, &new)).await;
-    assert!(pushed_at.elapsed() >= Duration::from_millis(100));
     assert_eq!(obs.history.len(), 2);
     assert_eq!(
         obs.operation.as_ref().unwrap().phase,
@@ -334,11 +332,13 @@ async fn sync_conflicts_and_terminate_a_stuck_operation() {
         "guestbook v2",
     );
     w.argo.refresh(&w.app).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let obs = w.observe().await;
+    let obs = w
+        .until("retrying the held sync", |o| {
+            o.operation.as_ref().is_some_and(|op| op.retry_count >= 1)
+        })
+        .await;
     let op = obs.operation.as_ref().unwrap();
     assert_eq!(op.phase, OperationPhase::Running);
-    assert!(op.retry_count >= 1, "{op:?}");
     assert!(is(&obs, &good));
     let err = w
         .argo

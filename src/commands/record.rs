@@ -1,10 +1,11 @@
 //! `revertbot record`: write a last-known-good record to the ledger by hand
 //! (source `manual`). The health loop writes the automatic kind.
 
-use crate::domain::ImageRef;
 use crate::domain::ledger::{LkgRecord, NoteDoc, RecordSource, RecordedImage};
+use crate::domain::{Digest, ImageRef};
 use crate::report::{Action, AppReport, PinnedImage, Report, Verdict};
 
+use super::check::facts::{LedgerIndex, manifest_images};
 use super::locate::{Request, locate};
 use super::{CommandError, Globals, Outcome, Result, Session, exit};
 
@@ -29,6 +30,18 @@ pub fn run(globals: &Globals, args: &RecordArgs) -> Result<Outcome> {
         },
     )?;
     let revision = located.deployed;
+    let manifest = manifest_images(&session, &revision)?;
+    let (images, overridden) = prefer_manifest_pins(images, &manifest);
+    for o in &overridden {
+        tracing::warn!(
+            image = %o.image,
+            given = %o.given,
+            pinned = %o.pinned,
+            "the manifests pin another digest for this image at {}; recording the pinned one (it is what runs)",
+            revision.short()
+        );
+    }
+    refuse_quarantined(&session, &images)?;
     let mut report = AppReport::new(session.app_name.as_str());
     report.verdict = Verdict::Healthy;
     report.deployed_revision = Some(revision.to_string());
@@ -75,6 +88,12 @@ pub fn run(globals: &Globals, args: &RecordArgs) -> Result<Outcome> {
         session.app_name,
         crate::domain::ledger::NOTES_REF
     );
+    for o in &overridden {
+        report.reason.push_str(&format!(
+            "; {} is pinned to {} in the manifests, so that digest was recorded instead of --image's {}",
+            o.image, o.pinned, o.given
+        ));
+    }
     Ok(Outcome {
         report: Report::single(report),
         exit_code: exit::OK,
@@ -106,10 +125,118 @@ fn parse_images(raw: &[String]) -> Result<Vec<RecordedImage>> {
     Ok(out)
 }
 
+/// A `--image` digest that the manifests contradict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Overridden {
+    image: String,
+    given: Digest,
+    pinned: Digest,
+}
+
+/// A digest pinned in the manifest is what the cluster runs, whatever the
+/// command line says: keep the pin, and say so.
+fn prefer_manifest_pins(
+    images: Vec<RecordedImage>,
+    manifest: &[ImageRef],
+) -> (Vec<RecordedImage>, Vec<Overridden>) {
+    let mut overridden = Vec::new();
+    let images = images
+        .into_iter()
+        .map(|mut img| {
+            let Ok(given) = img.image.parse::<ImageRef>() else {
+                return img;
+            };
+            let pin = manifest.iter().find_map(|m| {
+                let same = m.same_name(&given) && m.effective_tag() == given.effective_tag();
+                m.digest().filter(|_| same)
+            });
+            if let Some(pinned) = pin
+                && pinned != &img.digest
+            {
+                overridden.push(Overridden {
+                    image: img.image.clone(),
+                    given: img.digest.clone(),
+                    pinned: pinned.clone(),
+                });
+                img.digest = pinned.clone();
+            }
+            img
+        })
+        .collect();
+    (images, overridden)
+}
+
+/// A digest an incident quarantined is never last-known-good.
+fn refuse_quarantined(session: &Session, images: &[RecordedImage]) -> Result<()> {
+    let ledger = LedgerIndex::load(&session.repo)?;
+    let quarantine = crate::policy::quarantine_from_incidents(ledger.incidents(&session.app_name));
+    for img in images {
+        if let Some(q) = quarantine.iter().find(|q| q.digest == img.digest) {
+            return Err(CommandError::Usage(format!(
+                "--image {}: digest {} was quarantined by incident {} (it ran in a breach) — record the digest the app ran while healthy",
+                img.image, img.digest, q.incident
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn same_images(a: &[RecordedImage], b: &[RecordedImage]) -> bool {
     let mut a = a.to_vec();
     let mut b = b.to_vec();
     a.sort_by(|x, y| x.image.cmp(&y.image));
     b.sort_by(|x, y| x.image.cmp(&y.image));
     a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(c: char) -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_manifest_pin_wins_over_the_command_line() {
+        let manifest: Vec<ImageRef> = vec![
+            format!("ghcr.io/acme/guestbook:v1@{}", d('a'))
+                .parse()
+                .unwrap(),
+            "redis:7".parse().unwrap(),
+        ];
+        let given = vec![
+            RecordedImage {
+                image: "ghcr.io/acme/guestbook:v1".to_owned(),
+                digest: d('b'),
+            },
+            RecordedImage {
+                image: "redis:7".to_owned(),
+                digest: d('c'),
+            },
+        ];
+        let (kept, overridden) = prefer_manifest_pins(given, &manifest);
+        assert_eq!(kept[0].digest, d('a'));
+        assert_eq!(kept[1].digest, d('c'), "no pin, the given digest stays");
+        assert_eq!(
+            overridden,
+            vec![Overridden {
+                image: "ghcr.io/acme/guestbook:v1".to_owned(),
+                given: d('b'),
+                pinned: d('a')
+            }]
+        );
+    }
+
+    #[test]
+    fn an_agreeing_pin_is_no_override() {
+        let manifest: Vec<ImageRef> = vec![format!("app:v1@{}", d('a')).parse().unwrap()];
+        let given = vec![RecordedImage {
+            image: "app:v1".to_owned(),
+            digest: d('a'),
+        }];
+        assert!(prefer_manifest_pins(given, &manifest).1.is_empty());
+    }
 }

@@ -12,6 +12,7 @@ use crate::git::revert::{BuiltRevert, RevertSpec, Scope};
 use crate::render::{CommitMessage, CulpritLine, Renderer};
 use crate::report::{Action, AppReport, PinnedImage, Report, SignalReport, Verdict};
 
+use super::check::facts::manifest_images;
 use super::locate::{Located, Request, locate};
 use super::{Globals, Outcome, Result, Session, exit};
 
@@ -29,9 +30,10 @@ pub struct RevertArgs {
     pub request: Request,
     pub mode: Mode,
     pub reason: Option<String>,
-    /// Bad images with digests the caller observed (the health loop passes
-    /// the live digests of the broken revision), quarantined by the incident.
-    pub bad_images: Vec<String>,
+    /// What the failing pods ran (`image as written`, digest), as the
+    /// health loop observed it; empty for a manual revert. The incident
+    /// quarantines those of them that the culprits introduced.
+    pub observed_images: Vec<RecordedImage>,
 }
 
 /// A revert ready to commit.
@@ -101,11 +103,7 @@ pub fn execute(session: &Session, args: &RevertArgs, started: Instant) -> Result
                     &commit,
                     args.reason.as_deref(),
                 );
-                for bad in &args.bad_images {
-                    if !incident.bad_images.contains(bad) {
-                        incident.bad_images.push(bad.clone());
-                    }
-                }
+                incident.bad_images = quarantined_images(session, &located, &args.observed_images)?;
                 record_incident(session, &commit, incident)?;
                 report.action = Action::Pushed;
                 report.revert_commit = Some(commit.to_string());
@@ -335,18 +333,48 @@ fn incident_record(
             .map(|c| c.sha.clone())
             .collect(),
         revert_commit: commit.clone(),
-        bad_images: prepared
-            .built
-            .pins
-            .applied
-            .iter()
-            .map(|p| p.before.clone())
-            .collect(),
+        bad_images: Vec::new(),
         pinned_images: prepared.pinned.clone(),
         reason: reason.unwrap_or("manual revert").to_owned(),
         opened_at: jiff::Timestamp::now(),
         approved_by: None,
     }
+}
+
+/// What the incident quarantines: the images the culprits introduced
+/// (between the revision before them and the deployed one) that carry a
+/// digest or that the failing pods ran, never a last-known-good digest.
+fn quarantined_images(
+    session: &Session,
+    located: &Located,
+    observed: &[RecordedImage],
+) -> Result<Vec<String>> {
+    let before = match (&located.lkg, located.search.culprits.last()) {
+        (Some(lkg), _) => Some(lkg.sha().clone()),
+        (None, Some(oldest)) => session.repo.first_parent(&oldest.sha)?,
+        (None, None) => None,
+    };
+    let before_images = match &before {
+        Some(rev) => manifest_images(session, rev)?,
+        None => Vec::new(),
+    };
+    let deployed_images = manifest_images(session, &located.deployed)?;
+    let live: Vec<(String, crate::domain::Digest)> = observed
+        .iter()
+        .map(|i| (i.image.clone(), i.digest.clone()))
+        .collect();
+    let good: Vec<crate::domain::Digest> = located
+        .lkg
+        .as_ref()
+        .and_then(|l| l.record())
+        .map(|r| r.images.iter().map(|i| i.digest.clone()).collect())
+        .unwrap_or_default();
+    Ok(
+        crate::policy::bad_images(&before_images, &deployed_images, &live, &good)
+            .into_iter()
+            .map(|b| b.image)
+            .collect(),
+    )
 }
 
 fn record_incident(session: &Session, commit: &CommitSha, incident: IncidentRecord) -> Result<()> {

@@ -13,12 +13,14 @@
 //!   back to;
 //! - only `decide` can build the [`Approved`] proof a revert needs.
 
+mod bad_images;
 mod decision;
 mod evidence;
 mod guards;
 mod judge;
 mod types;
 
+pub use bad_images::bad_images;
 pub use decision::{Approved, DecideInput, Decision, EXIT_HELD, EXIT_OK, RevertIntent, decide};
 pub use evidence::{Evidence, EvidenceClass, Seen, UnknownReason};
 pub use guards::{Facts, FreezeSource, Guard, GuardKind};

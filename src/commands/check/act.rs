@@ -85,11 +85,7 @@ pub(super) async fn act(
                     },
                     mode: Mode::Push,
                     reason: Some(intent.reason()),
-                    bad_images: intent
-                        .bad_images
-                        .iter()
-                        .map(RecordedImage::pinned)
-                        .collect(),
+                    observed_images: intent.bad_images.clone(),
                 },
                 started,
             )?;

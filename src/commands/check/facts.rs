@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::ledger::{IncidentRecord, LkgRecord};
+use crate::domain::ledger::{IncidentRecord, LkgRecord, RecordedImage};
 use crate::domain::{AppName, CommitSha, ImageRef};
 use crate::git::InfraRepo;
 use crate::manifest;
@@ -98,4 +98,26 @@ pub fn manifest_images(session: &Session, revision: &CommitSha) -> Result<Vec<Im
         images.extend(scan.sites.into_iter().map(|s| s.reference));
     }
     Ok(images)
+}
+
+/// The digests pinned in the app's manifests at `revision`, for the
+/// re-promotion check: a quarantined digest pinned there is a breach before
+/// any pod pulls it. Unreadable manifests give none (the pods are still
+/// checked), with a warning.
+pub fn pinned_digests(session: &Session, revision: &CommitSha) -> Vec<RecordedImage> {
+    match manifest_images(session, revision) {
+        Ok(images) => images
+            .into_iter()
+            .filter_map(|r| {
+                r.digest().map(|d| RecordedImage {
+                    image: r.original().to_owned(),
+                    digest: d.clone(),
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(revision = %revision.short(), error = %e, "cannot read the app's manifests for the re-promotion check; checking the pods only");
+            Vec::new()
+        }
+    }
 }

@@ -195,12 +195,19 @@ pub async fn record_now(ws: &Workspace, app: &str, controllers: &Controllers) ->
         .await
         .map_err(|e| CommandError::Usage(format!("no record without the app's pods: {e}")))?;
     let mut report = AppReport::new(app);
+    // A quarantined digest, running or pinned, is a breach: never recorded
+    // as last-known-good.
+    let (_, quarantine) = cheap_facts(&session, &ctx.ledger, obs.deployed.as_ref(), None);
+    let manifest_digests = match &obs.deployed {
+        Some(d) if !quarantine.is_empty() => facts::pinned_digests(&session, d),
+        _ => Vec::new(),
+    };
     let verdict = judge(&JudgeInput {
         observed: Ok(&obs),
         now: jiff::Timestamp::now(),
         rules: &health_rules(&session.app),
-        quarantine: &[],
-        manifest_digests: &[],
+        quarantine: &quarantine,
+        manifest_digests: &manifest_digests,
         signals: &[],
     });
     report.signals = evidence_of(&verdict);
@@ -325,12 +332,17 @@ async fn check_app(
         ctx.freeze_file.as_deref(),
     );
     let rules = health_rules(app);
+    // Only apps with quarantined digests pay for reading their manifests.
+    let manifest_digests = match &deployed {
+        Some(d) if !quarantine.is_empty() => facts::pinned_digests(&session, d),
+        _ => Vec::new(),
+    };
     let verdict = judge(&JudgeInput {
         observed: observed.as_ref(),
         now,
         rules: &rules,
         quarantine: &quarantine,
-        manifest_digests: &[],
+        manifest_digests: &manifest_digests,
         signals: &[],
     });
     let mut report = AppReport::new(&app.name);

@@ -437,20 +437,7 @@ impl Controller for ArgoCd {
         let span = tracing::info_span!("argocd.pods", app = app.app());
         async {
             let (name, namespace) = argo_ref(self.http.server(), app)?;
-            let tree: pods::Tree = self
-                .get_json(Request {
-                    method: Method::GET,
-                    url: self.http.url(
-                        &["applications", name, "resource-tree"],
-                        &Self::app_query(namespace),
-                    ),
-                    body: None,
-                    timeout: None,
-                    doing: format!("reading the resource tree of {}", app.describe()),
-                    subject: Subject::ReadApp { app: app.clone() },
-                    accept: None,
-                })
-                .await?;
+            let tree = self.resource_tree(app, name, namespace).await?;
             let mut out = Vec::new();
             for node in pods::pod_nodes(&tree) {
                 match self.pod(app, name, namespace, &node).await {
@@ -458,6 +445,20 @@ impl Controller for ArgoCd {
                     // Deleted between the tree and now (a rollout moved on).
                     Err(ControllerError::NotFound { .. }) => {
                         tracing::debug!(pod = %node.name, "pod vanished; skipped");
+                    }
+                    // Argo CD answers 400 (InvalidArgument, "not found as
+                    // part of application") for a resource that left the
+                    // app's tree since we read it. Tell that from a real
+                    // error by the tree itself, not by the message text.
+                    Err(e @ ControllerError::Http { status: 400, .. }) => {
+                        let fresh = self.resource_tree(app, name, namespace).await?;
+                        if pods::pod_nodes(&fresh)
+                            .iter()
+                            .any(|n| n.namespace == node.namespace && n.name == node.name)
+                        {
+                            return Err(e);
+                        }
+                        tracing::debug!(pod = %node.name, "pod left the resource tree; skipped");
                     }
                     Err(e) => return Err(e),
                 }
@@ -470,6 +471,27 @@ impl Controller for ArgoCd {
 }
 
 impl ArgoCd {
+    async fn resource_tree(
+        &self,
+        app: &AppRef,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Result<pods::Tree, ControllerError> {
+        self.get_json(Request {
+            method: Method::GET,
+            url: self.http.url(
+                &["applications", name, "resource-tree"],
+                &Self::app_query(namespace),
+            ),
+            body: None,
+            timeout: None,
+            doing: format!("reading the resource tree of {}", app.describe()),
+            subject: Subject::ReadApp { app: app.clone() },
+            accept: None,
+        })
+        .await
+    }
+
     async fn pod(
         &self,
         app: &AppRef,
