@@ -15,6 +15,11 @@ pub const REPORT_VERSION: u32 = 1;
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub version: u32,
+    /// Problems with the run's setup that did not stop it, such as config
+    /// keys that are parsed but not acted on yet (`file:line:col: warning:
+    /// …`). Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub apps: Vec<AppReport>,
 }
 
@@ -22,6 +27,7 @@ impl Report {
     pub fn single(app: AppReport) -> Self {
         Self {
             version: REPORT_VERSION,
+            warnings: Vec::new(),
             apps: vec![app],
         }
     }
@@ -113,6 +119,9 @@ impl AppReport {
 /// The text summary for a terminal.
 pub fn to_text(report: &Report) -> String {
     let mut out = String::new();
+    for warning in &report.warnings {
+        let _ = writeln!(out, "{warning}");
+    }
     for app in &report.apps {
         app_text(&mut out, app);
     }

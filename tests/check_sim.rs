@@ -17,6 +17,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 use support::infra::{REMOTE, Sandbox, good_digest, stderr};
 
+/// Only paths and the controller (plus a short wait, so the unhealed case
+/// ends quickly): the protective defaults (pod fast failure on, the grace
+/// period holding only controller health) must catch the crash loop.
 const CONFIG: &str = "\
 version: 1
 repo: { remote: origin, branch: main }
@@ -24,10 +27,6 @@ apps:
   - name: guestbook
     paths: [\"apps/guestbook/**\"]
     argocd: { app: guestbook }
-    health:
-      controller: true
-      pods: { crashloop: true, not_ready_for: 1m }
-    policy: { critical: push, grace: 0s, cooldown: 30m }
     wait: { timeout: 6s }
 ";
 

@@ -144,7 +144,11 @@ impl Default for Scenario {
         Self {
             obs: Ok(observation()),
             now: ts(NOW),
-            health: HealthRules::default(),
+            // The rows are written against a 2m not-Ready limit.
+            health: HealthRules {
+                not_ready_for: Some(Duration::from_secs(120)),
+                ..HealthRules::default()
+            },
             quarantine: Vec::new(),
             manifest: Vec::new(),
             signals: Vec::new(),

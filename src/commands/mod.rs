@@ -44,6 +44,14 @@ pub struct Outcome {
     pub exit_code: u8,
 }
 
+impl Outcome {
+    /// The same outcome, its report carrying the config's warnings.
+    pub fn warned(mut self, warnings: &[String]) -> Self {
+        self.report.warnings = warnings.to_vec();
+        self
+    }
+}
+
 /// Options every command shares.
 #[derive(Debug, Clone)]
 pub struct Globals {
@@ -89,6 +97,8 @@ pub type Result<T, E = CommandError> = std::result::Result<T, E>;
 /// run shares (one config load, one repository, one fetch).
 pub struct Workspace {
     pub config: Rc<Config>,
+    /// The config's warnings, rendered; every report repeats them.
+    pub config_warnings: Rc<[String]>,
     pub config_path: PathBuf,
     pub repo: Rc<InfraRepo>,
     pub remote: Remote,
@@ -106,6 +116,8 @@ impl Workspace {
         for warning in &loaded.warnings {
             tracing::warn!("{}", warning.render(&file));
         }
+        let config_warnings: Rc<[String]> =
+            loaded.warnings.iter().map(|w| w.render(&file)).collect();
         let config = loaded.config;
         let repo = InfraRepo::open(&globals.repo)?;
         // A run killed mid-push leaves work refs and ref locks behind; a
@@ -124,6 +136,7 @@ impl Workspace {
             .collect();
         Ok(Self {
             config: Rc::new(config),
+            config_warnings,
             config_path: globals.config.clone(),
             repo: Rc::new(repo),
             remote,
@@ -153,6 +166,7 @@ impl Workspace {
             app_name: AppName(app_config.name.clone()),
             app: app_config,
             config: Rc::clone(&self.config),
+            config_warnings: Rc::clone(&self.config_warnings),
             repo: Rc::clone(&self.repo),
             remote: self.remote.clone(),
         });
@@ -166,6 +180,7 @@ impl Workspace {
 /// The infra repo, its remote, and one configured app.
 pub struct Session {
     pub config: Rc<Config>,
+    pub config_warnings: Rc<[String]>,
     pub app: AppConfig,
     pub app_name: AppName,
     /// Compiled on first use: a steady `watch` cycle over thousands of

@@ -15,11 +15,15 @@ pub struct PlanArgs {
 
 pub fn run(globals: &Globals, args: &PlanArgs) -> Result<Outcome> {
     let session = Session::open(globals, &args.app)?;
+    Ok(plan(&session, args)?.warned(&session.config_warnings))
+}
+
+fn plan(session: &Session, args: &PlanArgs) -> Result<Outcome> {
     let _span = tracing::info_span!("plan", app = %args.app).entered();
-    let located = locate(&session, &args.request)?;
-    let mut report = base_report(&session, &located);
+    let located = locate(session, &args.request)?;
+    let mut report = base_report(session, &located);
     report.action = Action::DryRun;
-    if let Some(mut outcome) = nothing_to_do(&session, &located, &mut report, false)? {
+    if let Some(mut outcome) = nothing_to_do(session, &located, &mut report, false)? {
         for app in &mut outcome.report.apps {
             if app.action == Action::None {
                 app.action = Action::DryRun;
@@ -27,7 +31,7 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> Result<Outcome> {
         }
         return Ok(outcome);
     }
-    let prepared = prepare(&session, &located, None)?;
+    let prepared = prepare(session, &located, None)?;
     fill_plan(&mut report, &prepared);
     report.diff = Some(session.repo.patch_text(&located.tip, prepared.built.tree)?);
     report.reason = format!(

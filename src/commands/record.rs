@@ -19,10 +19,14 @@ pub struct RecordArgs {
 pub fn run(globals: &Globals, args: &RecordArgs) -> Result<Outcome> {
     let images = parse_images(&args.images)?;
     let session = Session::open(globals, &args.app)?;
+    Ok(record(&session, args, images)?.warned(&session.config_warnings))
+}
+
+fn record(session: &Session, args: &RecordArgs, images: Vec<RecordedImage>) -> Result<Outcome> {
     let _span = tracing::info_span!("record", app = %args.app, revision = %args.revision).entered();
     // Fetch (deepening a shallow clone) until the revision is on the branch.
     let located = locate(
-        &session,
+        session,
         &Request {
             deployed: Some(args.revision.clone()),
             lkg: Some(args.revision.clone()),
@@ -30,7 +34,7 @@ pub fn run(globals: &Globals, args: &RecordArgs) -> Result<Outcome> {
         },
     )?;
     let revision = located.deployed;
-    let manifest = manifest_images(&session, &revision)?;
+    let manifest = manifest_images(session, &revision)?;
     let (images, overridden) = prefer_manifest_pins(images, &manifest);
     for o in &overridden {
         tracing::warn!(
@@ -41,7 +45,7 @@ pub fn run(globals: &Globals, args: &RecordArgs) -> Result<Outcome> {
             revision.short()
         );
     }
-    refuse_quarantined(&session, &images)?;
+    refuse_quarantined(session, &images)?;
     let mut report = AppReport::new(session.app_name.as_str());
     report.verdict = Verdict::Healthy;
     report.deployed_revision = Some(revision.to_string());

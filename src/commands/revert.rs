@@ -47,7 +47,7 @@ pub(super) struct Prepared {
 pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
     let started = Instant::now();
     let session = Session::open(globals, &args.app)?;
-    execute(&session, args, started)
+    Ok(execute(&session, args, started)?.warned(&session.config_warnings))
 }
 
 /// Builds the revert on the current tip and pushes it, rebuilding when the

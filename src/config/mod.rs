@@ -29,6 +29,7 @@ mod read;
 mod read_app;
 mod scalars;
 mod schema;
+mod unused;
 mod validate;
 mod values;
 

@@ -19,8 +19,10 @@ pub struct HealthConfig {
     #[serde(default = "yes")]
     pub controller: bool,
     /// Pod-level fast failure, before the controller's progress deadline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pods: Option<PodsConfig>,
+    /// On by default (crash loop, image pull, not Ready for 5m), also when
+    /// `health.pods` is absent; the grace period never delays it.
+    #[serde(default)]
+    pub pods: PodsConfig,
     /// Service-level objectives: PromQL queries held beyond a threshold for
     /// a duration.
     #[serde(default)]
@@ -34,7 +36,7 @@ impl Default for HealthConfig {
     fn default() -> Self {
         Self {
             controller: true,
-            pods: None,
+            pods: PodsConfig::default(),
             slos: Vec::new(),
             alerts: None,
         }
@@ -49,13 +51,15 @@ pub(crate) fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct PodsConfig {
-    /// A pod in `CrashLoopBackOff` is a breach.
+    /// A pod in `CrashLoopBackOff` is a breach (default true).
     #[serde(default = "yes")]
     pub crashloop: bool,
-    /// A pod in `ImagePullBackOff` or `ErrImagePull` is a breach.
+    /// A pod in `ImagePullBackOff` or `ErrImagePull` is a breach (default
+    /// true).
     #[serde(default = "yes")]
     pub image_pull: bool,
-    /// A pod not Ready for this long is a breach.
+    /// A pod of the new revision not Ready for this long is a breach
+    /// (default 5m).
     #[serde(
         default = "default_not_ready_for",
         serialize_with = "serialize_duration"
@@ -75,7 +79,7 @@ impl Default for PodsConfig {
 }
 
 pub(crate) fn default_not_ready_for() -> Duration {
-    Duration::from_secs(120)
+    Duration::from_secs(5 * 60)
 }
 
 /// A service-level objective: breached when the query's value stays beyond
@@ -169,7 +173,8 @@ pub struct PolicyConfig {
     /// Hold every revert of this app (breaches are still reported).
     #[serde(default)]
     pub freeze: bool,
-    /// Time after a sync before controller health counts.
+    /// Time after a sync before controller health counts. Pod fast failure
+    /// (crash loop, image pull, not Ready) is never delayed by it.
     #[serde(default = "default_grace", serialize_with = "serialize_duration")]
     #[schemars(with = "DurationSchema")]
     pub grace: Duration,

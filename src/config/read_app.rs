@@ -117,7 +117,7 @@ fn app_flux(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<AppFlux> {
 fn health(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<HealthConfig> {
     let mut r = open(d, node, at, &HEALTH)?;
     let controller = r.or_default(d, "controller", yes, Decoder::boolean);
-    let pods = r.optional(d, "pods", pods);
+    let pods = r.or_default(d, "pods", PodsConfig::default, pods);
     let slos = r.or_default(d, "slos", Vec::new, slos);
     let alerts = r.optional(d, "alerts", alerts);
     r.finish();

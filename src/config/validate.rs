@@ -17,6 +17,7 @@ pub(crate) fn cross_check(d: &mut Decoder<'_>, root: &Node) {
     overlapping_paths(d, apps);
     slos_need_prometheus(d, root, apps);
     slack_approvals_need_channel(d, root);
+    super::unused::not_acted_on(d, root);
 }
 
 fn app_path(i: usize) -> Path {

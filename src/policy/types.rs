@@ -65,9 +65,8 @@ impl fmt::Display for RevertMode {
     }
 }
 
-/// What counts as a breach (from `apps[].health`). Without `health.pods`
-/// in the config, build it with the three pod rules off
-/// (`crashloop: false, image_pull: false, not_ready_for: None`).
+/// What counts as a breach (from `apps[].health`; the pod rules are on
+/// unless the config turns them off).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthRules {
     /// Controller `Degraded` / `Missing` is a critical breach.
@@ -78,18 +77,18 @@ pub struct HealthRules {
     /// breach.
     pub image_pull: bool,
     /// A current-revision pod not Ready for longer than this is a breach;
-    /// `None` when `health.pods` is not configured.
+    /// `None`: never.
     pub not_ready_for: Option<Duration>,
 }
 
 impl Default for HealthRules {
-    /// The config's defaults with `health.pods` present.
+    /// The config's defaults.
     fn default() -> Self {
         Self {
             controller: true,
             crashloop: true,
             image_pull: true,
-            not_ready_for: Some(Duration::from_secs(120)),
+            not_ready_for: Some(Duration::from_secs(5 * 60)),
         }
     }
 }

@@ -163,6 +163,7 @@ pub async fn run_in(
     Ok(Outcome {
         report: Report {
             version: crate::report::REPORT_VERSION,
+            warnings: ws.config_warnings.to_vec(),
             apps,
         },
         exit_code,
@@ -174,6 +175,12 @@ pub async fn run_in(
 /// running pods and the registry — only if the controller says it is
 /// Healthy and Synced (and its health is fresh).
 pub async fn record_now(ws: &Workspace, app: &str, controllers: &Controllers) -> Result<Outcome> {
+    Ok(record_live(ws, app, controllers)
+        .await?
+        .warned(&ws.config_warnings))
+}
+
+async fn record_live(ws: &Workspace, app: &str, controllers: &Controllers) -> Result<Outcome> {
     let session = ws.session(app)?;
     let app_ref = app_ref(&session.app).ok_or_else(|| {
         CommandError::Usage(format!(
@@ -524,19 +531,12 @@ fn evidence_of(verdict: &crate::policy::Verdict) -> Vec<SignalReport> {
 }
 
 pub(crate) fn health_rules(app: &AppConfig) -> HealthRules {
-    match &app.health.pods {
-        Some(pods) => HealthRules {
-            controller: app.health.controller,
-            crashloop: pods.crashloop,
-            image_pull: pods.image_pull,
-            not_ready_for: Some(pods.not_ready_for),
-        },
-        None => HealthRules {
-            controller: app.health.controller,
-            crashloop: false,
-            image_pull: false,
-            not_ready_for: None,
-        },
+    let pods = &app.health.pods;
+    HealthRules {
+        controller: app.health.controller,
+        crashloop: pods.crashloop,
+        image_pull: pods.image_pull,
+        not_ready_for: Some(pods.not_ready_for),
     }
 }
 
