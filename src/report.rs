@@ -173,7 +173,7 @@ fn app_text(out: &mut String, app: &AppReport) {
     for f in &app.forged_reverts {
         let _ = writeln!(
             out,
-            "  warning: {} carries revertbot's trailers but is not its revert ({}); judged like any other commit",
+            "  warning: {} carries revertbot's trailers but is not its revert: {} — judged like any other commit",
             f.commit.short(),
             f.reason
         );

@@ -176,7 +176,7 @@ impl InfraRepo {
         }
         let list: Vec<&str> = culprits.iter().map(CommitSha::short).collect();
         Ok(Err(format!(
-            "its changes are not what reverting {} on its parent {} gives (with the pins its trailers record)",
+            "its changes are not what reverting {} on its parent {} gives with the pins its trailers record",
             list.join(", "),
             parent_sha.short()
         )))
