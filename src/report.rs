@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::git::culprits::{AlreadyReverted, Culprit};
 use crate::git::revert::{AppliedPin, FileChange, PinMismatch, SuspendedMarker};
+use crate::git::verify::ForgedRevert;
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -93,6 +94,10 @@ pub struct AppReport {
     pub culprit_details: Vec<Culprit>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub already_reverted: Vec<AlreadyReverted>,
+    /// Commits that carry revertbot's trailers for the app but are not its
+    /// reverts (their content is not the revert they claim): a warning.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forged_reverts: Vec<ForgedRevert>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pins: Vec<AppliedPin>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -172,6 +177,14 @@ fn app_text(out: &mut String, app: &AppReport) {
             "  already reverted: {} by {}",
             a.culprit.short(),
             a.by.short()
+        );
+    }
+    for f in &app.forged_reverts {
+        let _ = writeln!(
+            out,
+            "  warning: {} carries revertbot's trailers but is not its revert: {} — judged like any other commit",
+            f.commit.short(),
+            f.reason
         );
     }
     if !app.pins.is_empty() {

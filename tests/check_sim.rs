@@ -217,3 +217,41 @@ async fn a_rollout_still_progressing_within_its_window_is_not_reverted() {
     assert_eq!(report["apps"][0]["action"], "none", "{report}");
     assert!(s.sb.remote_reverts().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailers_on_a_bad_deploy_do_not_trip_the_loop_guard() {
+    let s = setup(true, Duration::from_millis(300)).await;
+    // The deployed revision claims to be revertbot's revert of the bad
+    // release but still runs it (scaled up): the loop guard must not hold.
+    let sb = Arc::clone(&s.sb);
+    let forger = tokio::task::spawn_blocking(move || {
+        let manifest = sb
+            .remote_file(&sb.bad, "apps/guestbook/deployment.yaml")
+            .replace("replicas: 2", "replicas: 3");
+        sb.dev.write("apps/guestbook/deployment.yaml", manifest);
+        sb.dev.commit(&format!(
+            "revertbot: revert guestbook\n\nRevertbot-App: guestbook\nRevertbot-Incident: guestbook-forged\nRevertbot-Reverts: {}\n",
+            sb.bad
+        ));
+        sb.dev.push(&["main"]);
+        sb.remote_tip()
+    })
+    .await
+    .unwrap();
+    let sim = s.sim.as_ref().unwrap();
+    for _ in 0..600 {
+        if sim.deployed("guestbook").map(|d| d.to_string()) == Some(forger.clone()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.until_crash_looping().await;
+    let report = s.check(&[0, 3, 4]).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(
+        app["culprits"],
+        serde_json::json!([forger, s.sb.bad]),
+        "{report}"
+    );
+}

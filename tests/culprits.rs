@@ -9,12 +9,22 @@ use std::collections::BTreeMap;
 
 use revertbot::domain::CommitSha;
 use revertbot::git::revert::{RevertSpec, Scope};
-use revertbot::git::{AppPaths, GitError, InfraRepo};
+use revertbot::git::{AppPaths, AppScope, GitError, InfraRepo};
 use revertbot::manifest::PinRules;
 use support::WorkRepo;
 
 fn globs(patterns: &[&str]) -> AppPaths {
     AppPaths::compile(patterns).unwrap()
+}
+
+/// The app as the search sees it (no Helm pin rules).
+fn scope<'a>(name: &'a str, paths: &'a AppPaths) -> AppScope<'a> {
+    static NO_RULES: std::sync::LazyLock<PinRules> = std::sync::LazyLock::new(PinRules::default);
+    AppScope {
+        name,
+        paths,
+        pin_rules: &NO_RULES,
+    }
 }
 
 fn sha(s: &str) -> CommitSha {
@@ -84,9 +94,9 @@ fn culprit_shas(
     deployed: &str,
     lkg: &str,
     tip: &str,
-    paths: &AppPaths,
+    app: &AppScope<'_>,
 ) -> Vec<String> {
-    repo.find_culprits(&sha(deployed), &sha(lkg), &sha(tip), paths)
+    repo.find_culprits(&sha(deployed), &sha(lkg), &sha(tip), app)
         .unwrap()
         .culprits
         .iter()
@@ -116,11 +126,11 @@ fn linear_history_with_interleaved_apps() {
     let web = globs(&["apps/web/**"]);
 
     assert_eq!(
-        culprit_shas(&repo, &a2, &lkg, &a2, &web),
+        culprit_shas(&repo, &a2, &lkg, &a2, &scope("web", &web)),
         vec![a2.clone(), a1.clone()]
     );
     let search = repo
-        .find_culprits(&sha(&a2), &sha(&lkg), &sha(&a2), &web)
+        .find_culprits(&sha(&a2), &sha(&lkg), &sha(&a2), &scope("web", &web))
         .unwrap();
     assert_eq!(
         search.culprits[0].files,
@@ -147,7 +157,7 @@ fn unrelated_commits_after_the_deploy_are_kept() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     assert_eq!(
-        culprit_shas(&repo, &bad, &lkg, &tip, &web),
+        culprit_shas(&repo, &bad, &lkg, &tip, &scope("web", &web)),
         vec![bad.clone()]
     );
     let files = revert_files(&work, &repo, &tip, &[sha(&bad)], &lkg, &web, Scope::Commits).unwrap();
@@ -169,7 +179,7 @@ fn merges_count_by_their_first_parent_diff() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     let search = repo
-        .find_culprits(&sha(&merge), &sha(&lkg), &sha(&merge), &web)
+        .find_culprits(&sha(&merge), &sha(&lkg), &sha(&merge), &scope("web", &web))
         .unwrap();
     assert_eq!(search.culprits.len(), 1, "{search:?}");
     assert_eq!(search.culprits[0].sha.as_str(), merge);
@@ -206,7 +216,12 @@ fn renames_into_and_out_of_the_app_count_on_both_sides() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     let search = repo
-        .find_culprits(&sha(&out_of), &sha(&lkg), &sha(&out_of), &web)
+        .find_culprits(
+            &sha(&out_of),
+            &sha(&lkg),
+            &sha(&out_of),
+            &scope("web", &web),
+        )
         .unwrap();
     let shas: Vec<&str> = search.culprits.iter().map(|c| c.sha.as_str()).collect();
     assert_eq!(shas, vec![out_of.as_str(), into.as_str()]);
@@ -251,7 +266,7 @@ fn revertbot_reverts_are_recognised_and_a_revert_of_a_revert_is_a_culprit() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     let search = repo
-        .find_culprits(&sha(&human), &sha(&lkg), &sha(&human), &web)
+        .find_culprits(&sha(&human), &sha(&lkg), &sha(&human), &scope("web", &web))
         .unwrap();
     assert_eq!(
         search
@@ -289,7 +304,7 @@ fn a_revert_after_the_deploy_means_nothing_is_left_to_revert() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     let search = repo
-        .find_culprits(&sha(&bad), &sha(&lkg), &sha(&bot), &web)
+        .find_culprits(&sha(&bad), &sha(&lkg), &sha(&bot), &scope("web", &web))
         .unwrap();
     assert!(search.culprits.is_empty());
     assert_eq!(search.already_reverted[0].by, sha(&bot));
@@ -301,8 +316,26 @@ fn only_other_apps_changed_means_no_culprits() {
     work.write("apps/api/deploy.yaml", "image: api:v2\n");
     let deployed = work.commit("api v2");
     let repo = InfraRepo::open(&work.path()).unwrap();
-    assert!(culprit_shas(&repo, &deployed, &lkg, &deployed, &globs(&["apps/web/**"])).is_empty());
-    assert!(culprit_shas(&repo, &lkg, &lkg, &lkg, &globs(&["apps/web/**"])).is_empty());
+    assert!(
+        culprit_shas(
+            &repo,
+            &deployed,
+            &lkg,
+            &deployed,
+            &scope("web", &globs(&["apps/web/**"]))
+        )
+        .is_empty()
+    );
+    assert!(
+        culprit_shas(
+            &repo,
+            &lkg,
+            &lkg,
+            &lkg,
+            &scope("web", &globs(&["apps/web/**"]))
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -317,13 +350,18 @@ fn lkg_not_an_ancestor_and_missing_revisions_are_clear_errors() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     let err = repo
-        .find_culprits(&sha(&deployed), &sha(&side), &sha(&deployed), &web)
+        .find_culprits(
+            &sha(&deployed),
+            &sha(&side),
+            &sha(&deployed),
+            &scope("web", &web),
+        )
         .unwrap_err();
     assert!(matches!(err, GitError::NotAncestor { .. }), "{err}");
     assert!(err.to_string().contains("not an ancestor"), "{err}");
     let missing = sha(&"e".repeat(40));
     let err = repo
-        .find_culprits(&missing, &sha(&lkg), &sha(&deployed), &web)
+        .find_culprits(&missing, &sha(&lkg), &sha(&deployed), &scope("web", &web))
         .unwrap_err();
     assert!(matches!(err, GitError::RevisionNotFound { .. }), "{err}");
 }
@@ -339,7 +377,12 @@ fn unicode_and_space_paths() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let app = globs(&["apps/gäst book/**"]);
     let search = repo
-        .find_culprits(&sha(&bad), &sha(&lkg), &sha(&bad), &app)
+        .find_culprits(
+            &sha(&bad),
+            &sha(&lkg),
+            &sha(&bad),
+            &scope("gäst book", &app),
+        )
         .unwrap();
     assert_eq!(
         search.culprits[0].files,
@@ -362,7 +405,7 @@ fn binary_files_revert_byte_for_byte() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     assert_eq!(
-        culprit_shas(&repo, &bad, &lkg, &bad, &web),
+        culprit_shas(&repo, &bad, &lkg, &bad, &scope("web", &web)),
         vec![bad.clone()]
     );
     let files = revert_files(&work, &repo, &bad, &[sha(&bad)], &lkg, &web, Scope::Commits).unwrap();
@@ -384,7 +427,7 @@ fn a_five_thousand_file_commit() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     let web = globs(&["apps/web/**"]);
     let search = repo
-        .find_culprits(&sha(&bad), &sha(&lkg), &sha(&bad), &web)
+        .find_culprits(&sha(&bad), &sha(&lkg), &sha(&bad), &scope("web", &web))
         .unwrap();
     assert_eq!(search.culprits.len(), 1);
     assert_eq!(search.culprits[0].files.len(), 5000);
@@ -437,7 +480,13 @@ fn globs_without_a_literal_directory_still_find_every_culprit() {
     let repo = InfraRepo::open(&work.path()).unwrap();
     // `**/deploy.yaml` has no literal directory: no pruning, same answer.
     assert_eq!(
-        culprit_shas(&repo, &a2, &lkg, &a2, &globs(&["**/deploy.yaml"])),
+        culprit_shas(
+            &repo,
+            &a2,
+            &lkg,
+            &a2,
+            &scope("web", &globs(&["**/deploy.yaml"]))
+        ),
         vec![a2.clone(), a1.clone()]
     );
     // Two directories: both are checked.
@@ -447,7 +496,7 @@ fn globs_without_a_literal_directory_still_find_every_culprit() {
             &a2,
             &lkg,
             &a2,
-            &globs(&["apps/web/**", "apps/api/*.yaml"])
+            &scope("web", &globs(&["apps/web/**", "apps/api/*.yaml"]))
         ),
         vec![a2, a1]
     );

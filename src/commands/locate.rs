@@ -138,7 +138,7 @@ pub fn locate(session: &Session, request: &Request) -> Result<Located> {
 
     let search = if request.commits.is_empty() {
         match &lkg {
-            Some(lkg) => repo.find_culprits(&deployed, lkg.sha(), &tip, session.paths()?)?,
+            Some(lkg) => repo.find_culprits(&deployed, lkg.sha(), &tip, &session.scope()?)?,
             None => CulpritSearch::default(),
         }
     } else {
@@ -150,6 +150,7 @@ pub fn locate(session: &Session, request: &Request) -> Result<Located> {
         last_known_good = lkg.as_ref().map(|l| l.sha().short().to_owned()).as_deref().unwrap_or("none"),
         culprits = search.culprits.len(),
         already_reverted = search.already_reverted.len(),
+        forged_reverts = search.forged_reverts.len(),
         fetched_bytes = fetched.received_bytes,
         "located the culprits"
     );
@@ -186,10 +187,13 @@ fn explicit_culprits(
         )));
     }
     let oldest = order.last().cloned().unwrap_or_else(|| deployed.clone());
-    let reverted_by = repo.own_reverts_between(&oldest, tip)?;
-    let mut search = CulpritSearch::default();
+    let own = repo.own_reverts_between(&oldest, tip, &session.scope()?)?;
+    let mut search = CulpritSearch {
+        forged_reverts: own.forged,
+        ..CulpritSearch::default()
+    };
     for sha in order {
-        match reverted_by.get(&sha) {
+        match own.reverted_by.get(&sha) {
             Some(by) => search.already_reverted.push(AlreadyReverted {
                 culprit: sha,
                 by: by.clone(),

@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use crate::config::{self, AppConfig, Config, ConfigError};
 use crate::domain::AppName;
-use crate::git::{AppPaths, Credentials, GitError, InfraRepo, Remote};
+use crate::git::{AppPaths, AppScope, Credentials, GitError, InfraRepo, Remote};
 use crate::manifest::{HelmImageRule, PinRules};
 use crate::render::RenderError;
 use crate::report::Report;
@@ -217,6 +217,15 @@ impl Session {
         }
         let compiled = pin_rules(&self.app)?;
         Ok(self.pin_rules.get_or_init(|| compiled))
+    }
+
+    /// What a revert claim of this app is verified against.
+    pub fn scope(&self) -> Result<AppScope<'_>> {
+        Ok(AppScope {
+            name: self.app_name.as_str(),
+            paths: self.paths()?,
+            pin_rules: self.pin_rules()?,
+        })
     }
 }
 

@@ -4,11 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::domain::ledger::{IncidentRecord, NoteDoc, RecordedImage, incident_id};
-use crate::domain::trailers::RevertTrailers;
 use crate::domain::{CommitSha, ImageRef};
-use crate::git::GitError;
 use crate::git::remote::PushOutcome;
 use crate::git::revert::{BuiltRevert, RevertSpec, Scope};
+use crate::git::{GitError, Verification};
 use crate::render::{CommitMessage, CulpritLine, Renderer};
 use crate::report::{Action, AppReport, PinnedImage, Report, SignalReport, Verdict};
 
@@ -161,6 +160,7 @@ pub(super) fn base_report(session: &Session, located: &Located) -> AppReport {
         .collect();
     report.culprit_details = located.search.culprits.clone();
     report.already_reverted = located.search.already_reverted.clone();
+    report.forged_reverts = located.search.forged_reverts.clone();
     report.fetched_bytes = Some(located.fetched.received_bytes);
     report.incident = Some(incident_id(&session.app_name, &located.deployed));
     report
@@ -385,10 +385,18 @@ fn record_incident(session: &Session, commit: &CommitSha, incident: IncidentReco
 }
 
 /// An earlier run pushed `revert` but may have died before writing its
-/// ledger note: rebuild the incident from the commit's trailers and write it.
+/// ledger note: rebuild the incident from the commit's trailers and write it
+/// — only when the commit verifiably is that revert, never on the word of
+/// its trailers.
 fn finish_incident(session: &Session, revert: &CommitSha) -> Result<()> {
-    let message = session.repo.message(revert)?;
-    let trailers = RevertTrailers::parse(&message);
+    let trailers = match session.repo.verify_revert(revert, &session.scope()?)? {
+        Verification::Verified(verified) => verified.trailers,
+        Verification::Forged { reason } => {
+            tracing::warn!(commit = %revert, %reason, "not writing an incident note: the commit is not revertbot's revert");
+            return Ok(());
+        }
+        Verification::NoClaim => return Ok(()),
+    };
     let Some(id) = trailers.incident.clone() else {
         return Ok(());
     };

@@ -1,6 +1,7 @@
 //! The git trailers revertbot writes on its revert commits, and reading them
 //! back. Runs are stateless: these trailers are how a later run (or a racing
-//! one) learns that a culprit is already reverted.
+//! one) learns that a culprit is already reverted — once `git::verify` has
+//! checked that the commit's content is the revert they describe.
 
 use crate::domain::CommitSha;
 
@@ -55,10 +56,12 @@ impl RevertTrailers {
         out
     }
 
-    /// A commit is revertbot's own revert when it names the app and at least
-    /// one reverted commit.
-    pub fn is_revertbot_revert(&self) -> bool {
-        self.app.is_some() && !self.reverts.is_empty()
+    /// Whether the message claims to be revertbot's revert of `app`: it
+    /// names the app and at least one reverted commit. Only a claim: anyone
+    /// can write these lines, so `git::verify` decides whether the commit
+    /// really is that revert.
+    pub fn claims_revert_for(&self, app: &str) -> bool {
+        self.app.as_deref() == Some(app) && !self.reverts.is_empty()
     }
 }
 
@@ -88,16 +91,20 @@ mod tests {
         assert_eq!(t.app.as_deref(), Some("guestbook"));
         assert_eq!(t.reverts, vec![A.parse().unwrap()]);
         assert_eq!(t.pinned_images, vec!["nginx:1@sha256:ab".to_owned()]);
-        assert!(t.is_revertbot_revert());
+        assert!(t.claims_revert_for("guestbook"));
+        assert!(!t.claims_revert_for("other"));
     }
 
     #[test]
     fn odd_messages_have_no_trailers() {
         for msg in ["", "\n\n\n", "subject only", "Revertbot-Reverts: nonsense"] {
-            assert!(!RevertTrailers::parse(msg).is_revertbot_revert(), "{msg:?}");
+            assert!(
+                !RevertTrailers::parse(msg).claims_revert_for("a"),
+                "{msg:?}"
+            );
         }
         let crlf = format!("s\r\n\r\nRevertbot-App: a\r\nRevertbot-Reverts: {A}\r\n");
-        assert!(RevertTrailers::parse(&crlf).is_revertbot_revert());
+        assert!(RevertTrailers::parse(&crlf).claims_revert_for("a"));
     }
 
     #[test]

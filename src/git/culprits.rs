@@ -3,12 +3,17 @@
 //! paths. Merges count by their first-parent diff (what the merge brought to
 //! the deployed branch). A rename counts on both sides, so moving a file into
 //! or out of the app makes the commit a culprit.
+//!
+//! A commit carrying revertbot's trailers for the app is its own revert only
+//! when `verify` confirms it; one that does not verify is reported and
+//! searched like any other commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{Diff, DiffOptions, Oid, Sort};
 use serde::Serialize;
 
+use super::verify::{AppScope, ForgedRevert, Verification};
 use super::{AppPaths, GitError, InfraRepo, Result, to_oid, to_sha};
 use crate::domain::CommitSha;
 use crate::domain::trailers::RevertTrailers;
@@ -38,20 +43,34 @@ pub struct CulpritSearch {
     /// Culprits that a revertbot revert (between LKG and the branch tip)
     /// already undid; they are not reverted again.
     pub already_reverted: Vec<AlreadyReverted>,
-    /// revertbot's own reverts found in the range; never culprits themselves.
+    /// revertbot's own (verified) reverts found in the range; never culprits
+    /// themselves.
     pub own_reverts: Vec<CommitSha>,
+    /// Commits between LKG and the branch tip that claim to be revertbot's
+    /// revert of the app and are not: a warning. Within the range they are
+    /// searched like any other commit.
+    pub forged_reverts: Vec<ForgedRevert>,
+}
+
+/// What the verified reverts in a stretch of history undid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnReverts {
+    /// Culprit → the revert that undid it (the newest, when several did).
+    pub reverted_by: BTreeMap<CommitSha, CommitSha>,
+    /// Claims that did not verify, newest first.
+    pub forged: Vec<ForgedRevert>,
 }
 
 impl InfraRepo {
-    /// Finds the culprits between `lkg` and `deployed` for an app whose files
-    /// match `paths`. `tip` is the current branch tip (at or after
-    /// `deployed`): reverts that landed after the deploy are honoured.
+    /// Finds the culprits between `lkg` and `deployed` for `app`. `tip` is
+    /// the current branch tip (at or after `deployed`): reverts that landed
+    /// after the deploy are honoured.
     pub fn find_culprits(
         &self,
         deployed: &CommitSha,
         lkg: &CommitSha,
         tip: &CommitSha,
-        paths: &AppPaths,
+        app: &AppScope<'_>,
     ) -> Result<CulpritSearch> {
         self.find_commit(deployed)?;
         self.find_commit(lkg)?;
@@ -62,31 +81,44 @@ impl InfraRepo {
             });
         }
         // Commits after the deploy are only searched for revertbot reverts.
-        let reverted_later = if self.is_ancestor(deployed, tip)? {
-            self.own_reverts_in(deployed, tip)?
+        let later = if self.is_ancestor(deployed, tip)? {
+            self.own_reverts_in(deployed, tip, app)?
         } else {
-            BTreeMap::new()
+            OwnReverts::default()
         };
 
-        let mut search = CulpritSearch::default();
-        let mut reverted_by: BTreeMap<CommitSha, CommitSha> = reverted_later;
+        let mut search = CulpritSearch {
+            forged_reverts: later.forged,
+            ..CulpritSearch::default()
+        };
+        let mut reverted_by: BTreeMap<CommitSha, CommitSha> = later.reverted_by;
         let mut candidates = Vec::new();
         for oid in self.first_parent_range(deployed, lkg)? {
             let (commit, trailers) = self.commit_and_trailers(oid)?;
-            let files = self.app_files_changed(&commit, paths)?;
-            if trailers.is_revertbot_revert() {
-                let sha = to_sha(oid);
-                for reverted in trailers.reverts {
-                    reverted_by.entry(reverted).or_insert_with(|| sha.clone());
+            let sha = to_sha(oid);
+            match self.verify_commit(&commit, trailers, app)? {
+                Verification::Verified(revert) => {
+                    for reverted in revert.culprits {
+                        reverted_by.entry(reverted).or_insert_with(|| sha.clone());
+                    }
+                    search.own_reverts.push(sha);
+                    continue;
                 }
-                search.own_reverts.push(sha);
-                continue;
+                Verification::Forged { reason } => {
+                    tracing::warn!(commit = %sha, %reason, "a commit claims to be revertbot's revert and is not; searching it like any other commit");
+                    search.forged_reverts.push(ForgedRevert {
+                        commit: sha.clone(),
+                        reason,
+                    });
+                }
+                Verification::NoClaim => {}
             }
+            let files = self.app_files_changed(&commit, app.paths)?;
             if files.is_empty() {
                 continue;
             }
             candidates.push(Culprit {
-                sha: to_sha(oid),
+                sha,
                 subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
                     .into_owned(),
                 author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
@@ -106,14 +138,16 @@ impl InfraRepo {
         Ok(search)
     }
 
-    /// Culprits a revertbot revert in `(from, to]` (first parent) undid, with
-    /// the revert that did it.
+    /// Culprits a verified revertbot revert of `app` in `(from, to]` (first
+    /// parent) undid, with the revert that did it; and the claims that did
+    /// not verify.
     pub fn own_reverts_between(
         &self,
         from: &CommitSha,
         to: &CommitSha,
-    ) -> Result<BTreeMap<CommitSha, CommitSha>> {
-        self.own_reverts_in(from, to)
+        app: &AppScope<'_>,
+    ) -> Result<OwnReverts> {
+        self.own_reverts_in(from, to, app)
     }
 
     /// `wanted` commits in first-parent order from `head` (newest first);
@@ -155,14 +189,27 @@ impl InfraRepo {
         &self,
         from: &CommitSha,
         to: &CommitSha,
-    ) -> Result<BTreeMap<CommitSha, CommitSha>> {
-        let mut out = BTreeMap::new();
+        app: &AppScope<'_>,
+    ) -> Result<OwnReverts> {
+        let mut out = OwnReverts::default();
         for oid in self.first_parent_range(to, from)? {
-            let (_, trailers) = self.commit_and_trailers(oid)?;
-            if trailers.is_revertbot_revert() {
-                for reverted in trailers.reverts {
-                    out.entry(reverted).or_insert_with(|| to_sha(oid));
+            let (commit, trailers) = self.commit_and_trailers(oid)?;
+            match self.verify_commit(&commit, trailers, app)? {
+                Verification::Verified(revert) => {
+                    for reverted in revert.culprits {
+                        out.reverted_by
+                            .entry(reverted)
+                            .or_insert_with(|| to_sha(oid));
+                    }
                 }
+                Verification::Forged { reason } => {
+                    tracing::warn!(commit = %oid, %reason, "a commit claims to be revertbot's revert and is not; it undoes nothing");
+                    out.forged.push(ForgedRevert {
+                        commit: to_sha(oid),
+                        reason,
+                    });
+                }
+                Verification::NoClaim => {}
             }
         }
         Ok(out)
@@ -198,7 +245,7 @@ impl InfraRepo {
 
     /// The app files a commit changed relative to its first parent (or to
     /// nothing, for a root commit), with both names of a rename.
-    fn app_files_changed(
+    pub(super) fn app_files_changed(
         &self,
         commit: &git2::Commit<'_>,
         paths: &AppPaths,

@@ -14,6 +14,7 @@ pub mod revert;
 mod revert_dirs;
 pub mod sandbox;
 pub mod sweep;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ use git2::{Oid, Repository};
 pub use auth::{Credentials, redact_url};
 pub use paths::AppPaths;
 pub use remote::{FetchStats, Remote};
+pub use verify::{AppScope, ForgedRevert, Verification};
 
 use crate::domain::CommitSha;
 

@@ -31,7 +31,7 @@ pub struct Facts {
     /// Culprits the search found already reverted on the branch.
     pub already_reverted: Vec<RevertedFact>,
     /// `Some(incident)` when the deployed revision is revertbot's own revert
-    /// commit (its trailers say so).
+    /// commit of this app, verified by content (trailers alone are a claim).
     pub deployed_is_revert: Option<String>,
     /// Earlier reverts of this app, from the ledger.
     pub past_reverts: Vec<PastRevert>,

@@ -263,8 +263,9 @@ impl From<&IncidentRecord> for PastRevert {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CulpritFact {
     pub sha: CommitSha,
-    /// `Some(incident)` when this commit is itself a revertbot revert (its
-    /// trailers say so): reverting it would re-apply the bad change.
+    /// `Some(incident)` when this commit is itself a verified revertbot
+    /// revert (trailers alone are a claim): reverting it would re-apply the
+    /// bad change.
     pub revertbot_revert: Option<String>,
 }
 

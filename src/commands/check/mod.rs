@@ -374,11 +374,14 @@ async fn check_app(
                 commits: Vec::new(),
             },
         )?;
-        let trailers =
-            crate::domain::trailers::RevertTrailers::parse(&session.repo.message(deployed)?);
-        if trailers.is_revertbot_revert() {
+        // The loop guard trusts the same rule as the search: only a verified
+        // revert of this app counts, whatever a commit's trailers say.
+        if let crate::git::Verification::Verified(revert) =
+            session.repo.verify_revert(deployed, &session.scope()?)?
+        {
             facts.deployed_is_revert = Some(
-                trailers
+                revert
+                    .trailers
                     .incident
                     .unwrap_or_else(|| deployed.short().to_owned()),
             );
@@ -407,6 +410,7 @@ async fn check_app(
             })
             .collect();
         report.last_known_good = located.lkg.as_ref().map(|l| l.sha().to_string());
+        report.forged_reverts = located.search.forged_reverts.clone();
         report.culprits = located
             .search
             .culprits
