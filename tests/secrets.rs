@@ -1,0 +1,119 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+//! No secret reaches any output: the real binary against servers that echo
+//! the request headers (bearer token included) into their error bodies,
+//! with debug logs on, in text and JSON, on stdout and stderr.
+
+mod support;
+
+use std::process::Output;
+
+use support::http::base64_encode;
+use support::infra::{Sandbox, stderr, stdout};
+use support::scripted_http::ScriptedHttp;
+
+const ARGO_TOKEN: &str = "argo-tok-7d1e0c5b9a2f4e6d";
+
+/// Every form of `secret` a leak could take.
+fn forms(secret: &str) -> Vec<String> {
+    let mut all = vec![secret.to_owned()];
+    for text in [secret.to_owned(), format!("x-access-token:{secret}")] {
+        let encoded = base64_encode(text.as_bytes());
+        all.push(encoded.trim_end_matches('=').to_owned());
+    }
+    all
+}
+
+fn assert_clean(out: &Output, secrets: &[&str], what: &str) {
+    let (stdout, stderr) = (stdout(out), stderr(out));
+    for secret in secrets {
+        for form in forms(secret) {
+            assert!(
+                !stdout.contains(&form),
+                "{what}: stdout shows {form}:\n{stdout}"
+            );
+            assert!(
+                !stderr.contains(&form),
+                "{what}: stderr shows {form}:\n{stderr}"
+            );
+        }
+    }
+}
+
+fn run(sb: &Sandbox, server: &str, args: &[&str]) -> Output {
+    sb.run_with_env(
+        args,
+        sb.host.token(),
+        &[("ARGOCD_SERVER", server), ("ARGOCD_AUTH_TOKEN", ARGO_TOKEN)],
+    )
+}
+
+#[test]
+fn an_argo_cd_echoing_the_bearer_token_into_errors_leaks_it_nowhere() {
+    let echo = ScriptedHttp::echoing(500);
+    let sb = Sandbox::new(None);
+    let secrets = [ARGO_TOKEN, sb.host.token()];
+    for args in [
+        &["-vvv", "check"][..],
+        &["-vvv", "--log-format", "json", "check"],
+        &["-vvv", "--output", "json", "check"],
+        &["-vvv", "record", "--app", "guestbook"],
+        &["-vvv", "--log-format", "json", "record", "--app", "guestbook"],
+    ] {
+        let out = run(&sb, &echo.url, args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_clean(&out, &secrets, &format!("{args:?}"));
+        // The server's text still shows, minus the secret.
+        assert!(
+            stdout(&out).contains("[redacted]") || stderr(&out).contains("[redacted]"),
+            "{args:?}: the echo is quoted with the token redacted:\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    // The echo server did receive the token: the test can fail.
+    assert!(
+        echo.seen()
+            .iter()
+            .any(|s| s.header("authorization") == Some(&format!("Bearer {ARGO_TOKEN}")))
+    );
+}
+
+#[test]
+fn a_400_echo_is_capped_to_one_short_line() {
+    let echo = support::scripted_http::ScriptedHttp::start(|req| {
+        let mut body = String::new();
+        for (name, value) in &req.headers {
+            body.push_str(&format!("{name}: {value}\n"));
+        }
+        body.push_str(&"padding ".repeat(400));
+        support::http::Response::text(400, &body)
+    });
+    let sb = Sandbox::new(None);
+    let out = run(&sb, &echo.url, &["record", "--app", "guestbook"]);
+    let err = stderr(&out);
+    assert_clean(&out, &[ARGO_TOKEN], "400 echo");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{err}"));
+    assert!(line.contains("[redacted]"), "{line}");
+    assert!(line.len() < 1200, "the body is capped: {} bytes", line.len());
+    assert!(err.matches("padding").count() < 100, "the body is capped:\n{err}");
+}
+
+#[test]
+fn credentials_in_argocd_server_are_never_printed() {
+    let echo = ScriptedHttp::echoing(500);
+    let sb = Sandbox::new(None);
+    let server = echo.url.replace("http://", "http://admin:url-pass-5be1c9@");
+    let out = run(&sb, &server, &["-vvv", "record", "--app", "guestbook"]);
+    assert_clean(&out, &[ARGO_TOKEN, "url-pass-5be1c9"], "userinfo");
+    assert!(stderr(&out).contains("***@127.0.0.1"), "{}", stderr(&out));
+    // Not sent either: the token is the only credential.
+    for seen in echo.seen() {
+        assert_eq!(
+            seen.header("authorization"),
+            Some(format!("Bearer {ARGO_TOKEN}").as_str())
+        );
+    }
+}
