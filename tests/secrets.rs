@@ -117,3 +117,32 @@ fn credentials_in_argocd_server_are_never_printed() {
         );
     }
 }
+
+#[test]
+fn a_revert_commit_message_never_carries_a_registered_secret() {
+    let work = support::WorkRepo::init();
+    work.write("apps/a.yaml", "a: 1\n");
+    let base = work.commit("first");
+    let secret = "commit-msg-secret-0c4e2a";
+    revertbot::redact::register(secret);
+    let repo = revertbot::git::InfraRepo::open(&work.path()).unwrap();
+    let raw = git2::Repository::open(work.path()).unwrap();
+    let tree = raw
+        .find_commit(git2::Oid::from_str(&base).unwrap())
+        .unwrap()
+        .tree_id();
+    let sha = repo
+        .commit_revert(
+            &base.parse().unwrap(),
+            tree,
+            &format!("Revert: the controller said `Bearer {secret}`\n"),
+        )
+        .unwrap();
+    let message = raw
+        .find_commit(git2::Oid::from_str(sha.as_str()).unwrap())
+        .unwrap()
+        .message()
+        .unwrap()
+        .to_owned();
+    assert_eq!(message, "Revert: the controller said `Bearer [redacted]`\n");
+}
