@@ -137,8 +137,8 @@ fn scrub_with<'t>(text: &'t str, secrets: &[String]) -> Cow<'t, str> {
     out
 }
 
-/// A URL for messages: userinfo replaced by `***`, so the reader still sees
-/// that the URL carried credentials.
+/// A URL for messages: userinfo replaced by `[redacted]`, so the reader
+/// still sees that the URL carried credentials.
 pub fn url(url: &Url) -> String {
     if url.username().is_empty() && url.password().is_none() {
         return url.as_str().to_owned();
@@ -146,8 +146,9 @@ pub fn url(url: &Url) -> String {
     let mut shown = url.clone();
     // Only fails for URLs that cannot have userinfo, which then have none.
     let _ = shown.set_password(None);
-    let _ = shown.set_username("***");
-    shown.as_str().to_owned()
+    let _ = shown.set_username("REDACTED");
+    // `[` and `]` would be percent-encoded in a username.
+    shown.as_str().replacen("REDACTED@", &format!("{REDACTED}@"), 1)
 }
 
 /// [`url`] for text that may or may not parse as a URL (`host:port`, a
@@ -160,7 +161,7 @@ pub fn url_str(raw: &str) -> String {
     let rest = &raw[scheme_end + 3..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}://***@{}", &raw[..scheme_end], &rest[at + 1..]),
+        Some(at) => format!("{}://{REDACTED}@{}", &raw[..scheme_end], &rest[at + 1..]),
         None => raw.to_owned(),
     }
 }
@@ -349,7 +350,7 @@ mod tests {
     fn url_userinfo_is_hidden_but_visible_as_present() {
         assert_eq!(
             url(&u("http://user:pass@argocd.example.com/")),
-            "http://***@argocd.example.com/"
+            "http://[redacted]@argocd.example.com/"
         );
         assert_eq!(
             url(&u("https://argocd.example.com/x")),
@@ -357,7 +358,7 @@ mod tests {
         );
         assert_eq!(
             url_str("https://x-access-token:ghs_abc@github.com/acme/infra.git"),
-            "https://***@github.com/acme/infra.git"
+            "https://[redacted]@github.com/acme/infra.git"
         );
         assert_eq!(url_str("git@github.com:a/b.git"), "git@github.com:a/b.git");
         assert_eq!(url_str("origin"), "origin");

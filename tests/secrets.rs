@@ -108,7 +108,7 @@ fn credentials_in_argocd_server_are_never_printed() {
     let server = echo.url.replace("http://", "http://admin:url-pass-5be1c9@");
     let out = run(&sb, &server, &["-vvv", "record", "--app", "guestbook"]);
     assert_clean(&out, &[ARGO_TOKEN, "url-pass-5be1c9"], "userinfo");
-    assert!(stderr(&out).contains("***@127.0.0.1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[redacted]@127.0.0.1"), "{}", stderr(&out));
     // Not sent either: the token is the only credential.
     for seen in echo.seen() {
         assert_eq!(
@@ -145,4 +145,49 @@ fn a_revert_commit_message_never_carries_a_registered_secret() {
         .unwrap()
         .to_owned();
     assert_eq!(message, "Revert: the controller said `Bearer [redacted]`\n");
+}
+
+#[test]
+fn github_token_does_not_follow_a_redirect_to_another_host() {
+    use revertbot::git::{Credentials, InfraRepo, Remote};
+    let sb = Sandbox::new(None);
+    let target = sb.host.base_url();
+    // Sends every request on to the git host (another port: another origin).
+    let redirector = ScriptedHttp::start(move |req| {
+        support::http::Response::text(302, "moved\n")
+            .with_header("Location", &format!("{target}{}", req.target))
+    });
+    let repo = InfraRepo::open(&sb.checkout()).unwrap();
+    // The sandbox's own set-up (push, clone) was authenticated.
+    let (served_before, refused_before) =
+        (sb.host.request_details().len(), sb.host.unauthorized_count());
+    let via = Remote::new(
+        &format!("{}/{}", redirector.url, support::infra::REMOTE),
+        "main",
+        Credentials::with_token(sb.host.token()),
+    );
+    let err = repo.fetch_branch(&via, None).unwrap_err().to_string();
+    assert!(
+        err.contains("refusing to send GITHUB_TOKEN") && err.contains(&redirector.url[7..]),
+        "{err}"
+    );
+    assert!(!err.contains(sb.host.token()), "{err}");
+    assert!(
+        sb.host.unauthorized_count() > refused_before,
+        "the redirect was followed: the git host asked for credentials"
+    );
+    assert!(
+        sb.host.request_details()[served_before..]
+            .iter()
+            .all(|r| r.user.is_none()),
+        "the git host never received the token"
+    );
+    assert!(redirector.seen().iter().all(|s| s.header("authorization").is_none()));
+    // The same remote addressed directly gets the token.
+    let direct = Remote::new(
+        &sb.host.url(support::infra::REMOTE),
+        "main",
+        Credentials::with_token(sb.host.token()),
+    );
+    repo.fetch_branch(&direct, None).unwrap();
 }
