@@ -385,7 +385,8 @@ fn with_retry<T>(
     loop {
         match op() {
             Err(GitError::Network { message, .. }) if attempt < remote.retry.attempts => {
-                tracing::warn!(remote = %remote.display(), attempt, %message, "{doing} failed; retrying");
+                // Not `message`: the JSON log flattens the event text into that key.
+                tracing::warn!(remote = %remote.display(), attempt, error = %message, "{doing} failed; retrying");
                 std::thread::sleep(delay);
                 delay = delay.saturating_mul(2);
                 attempt += 1;

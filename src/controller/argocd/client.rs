@@ -234,7 +234,9 @@ impl Http {
                     error: ControllerError::Unreachable {
                         server: self.server.clone(),
                         doing: req.doing.clone(),
-                        message: chain(&e),
+                        // The URL (with its long `fields` query) is in the
+                        // error's subject already.
+                        message: chain(&e.without_url()),
                     },
                 }
             }

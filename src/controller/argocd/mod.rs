@@ -171,14 +171,17 @@ impl ArgoCd {
             .collect()
     }
 
+    /// `expected` names what the body must be (`an Application list`): a
+    /// server that answers something else answered, it is not unreachable.
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         req: Request,
+        expected: &str,
     ) -> Result<T, ControllerError> {
         let body = self.http.send(&req).await?;
         serde_json::from_slice(&body).map_err(|e| {
             self.http
-                .malformed(&req.doing, format!("the JSON does not decode: {e}"))
+                .malformed(&req.doing, format!("the body is not {expected} ({e})"))
         })
     }
 
@@ -202,7 +205,7 @@ impl ArgoCd {
             doing,
             subject: Subject::ReadApp { app: app.clone() },
             accept: None,
-        })
+        }, "an Application")
         .await
     }
 
@@ -278,7 +281,7 @@ impl Controller for ArgoCd {
                     doing: "listing applications".to_owned(),
                     subject: Subject::List,
                     accept: None,
-                })
+                }, "an Application list")
                 .await?;
             let mut out = Vec::with_capacity(apps.len());
             // One pass over the list: 5,000 apps × 5,000 items was 25 M
@@ -449,7 +452,7 @@ impl Controller for ArgoCd {
                     doing: format!("reading the resource tree of {}", app.describe()),
                     subject: Subject::ReadApp { app: app.clone() },
                     accept: None,
-                })
+                }, "a resource tree")
                 .await?;
             let mut out = Vec::new();
             for node in pods::pod_nodes(&tree) {
@@ -502,7 +505,7 @@ impl ArgoCd {
                     what: format!("pod {}/{}", node.namespace, node.name),
                 },
                 accept: None,
-            })
+            }, "a live resource")
             .await?;
         let pod: pods::Pod = serde_json::from_str(&response.manifest).map_err(|e| {
             self.http.malformed(

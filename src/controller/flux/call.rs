@@ -186,64 +186,7 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// A copy of an error, for an error shared by several apps (one failed list
-/// call). `ControllerError` is not `Clone`.
+/// call).
 pub(crate) fn duplicate(error: &ControllerError) -> ControllerError {
-    match error {
-        ControllerError::Unreachable {
-            server,
-            doing,
-            message,
-        } => ControllerError::Unreachable {
-            server: server.clone(),
-            doing: doing.clone(),
-            message: message.clone(),
-        },
-        ControllerError::Auth {
-            server,
-            doing,
-            status,
-            credential,
-        } => ControllerError::Auth {
-            server: server.clone(),
-            doing: doing.clone(),
-            status: *status,
-            credential: credential.clone(),
-        },
-        ControllerError::NotFound { server, what } => ControllerError::NotFound {
-            server: server.clone(),
-            what: what.clone(),
-        },
-        ControllerError::Http {
-            server,
-            doing,
-            status,
-            message,
-        } => ControllerError::Http {
-            server: server.clone(),
-            doing: doing.clone(),
-            status: *status,
-            message: message.clone(),
-        },
-        ControllerError::Malformed {
-            server,
-            doing,
-            message,
-        } => ControllerError::Malformed {
-            server: server.clone(),
-            doing: doing.clone(),
-            message: message.clone(),
-        },
-        ControllerError::Timeout {
-            server,
-            doing,
-            timeout,
-        } => ControllerError::Timeout {
-            server: server.clone(),
-            doing: doing.clone(),
-            timeout: *timeout,
-        },
-        ControllerError::OperationInProgress { app } => {
-            ControllerError::OperationInProgress { app: app.clone() }
-        }
-    }
+    error.clone()
 }
