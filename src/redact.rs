@@ -148,7 +148,9 @@ pub fn url(url: &Url) -> String {
     let _ = shown.set_password(None);
     let _ = shown.set_username("REDACTED");
     // `[` and `]` would be percent-encoded in a username.
-    shown.as_str().replacen("REDACTED@", &format!("{REDACTED}@"), 1)
+    shown
+        .as_str()
+        .replacen("REDACTED@", &format!("{REDACTED}@"), 1)
 }
 
 /// [`url`] for text that may or may not parse as a URL (`host:port`, a
@@ -274,8 +276,7 @@ fn percent_decode(text: &str) -> String {
 
 /// Standard base64 with padding (what Basic auth uses).
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [

@@ -105,7 +105,10 @@ fn run_with_argo(sb: &Sandbox, args: &[&str]) -> Output {
     sb.run_with_env(
         args,
         sb.host.token(),
-        &[("ARGOCD_SERVER", &server), ("ARGOCD_AUTH_TOKEN", "tok-123456")],
+        &[
+            ("ARGOCD_SERVER", &server),
+            ("ARGOCD_AUTH_TOKEN", "tok-123456"),
+        ],
     )
 }
 
@@ -120,17 +123,37 @@ fn json_logs_of_a_failing_fetch_have_one_message_each() {
     let sb = Sandbox::new(None);
     let remote = format!("http://127.0.0.1:{}/infra.git", closed_port());
     set_origin(&sb, &remote);
-    let out = run_with_argo(&sb, &["--log-format", "json", "-vvv", "record", "--app", "guestbook"]);
+    let out = run_with_argo(
+        &sb,
+        &[
+            "--log-format",
+            "json",
+            "-vvv",
+            "record",
+            "--app",
+            "guestbook",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = json_log_lines(&out);
     let retries: Vec<_> = lines
         .iter()
-        .filter(|l| l["message"].as_str().is_some_and(|m| m.contains("retrying")))
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("retrying"))
+        })
         .collect();
-    assert!(!retries.is_empty(), "the retry warnings are logged:\n{}", stderr(&out));
+    assert!(
+        !retries.is_empty(),
+        "the retry warnings are logged:\n{}",
+        stderr(&out)
+    );
     for line in retries {
         assert!(
-            line["error"].as_str().is_some_and(|e| e.contains("refused")),
+            line["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused")),
             "the cause is in `error`: {line}"
         );
     }
@@ -143,12 +166,17 @@ fn json_logs_of_a_failing_controller_have_one_message_each() {
     let out = sb.run_with_env(
         &["--log-format", "json", "-vvv", "check"],
         sb.host.token(),
-        &[("ARGOCD_SERVER", &garbage.url), ("ARGOCD_AUTH_TOKEN", "tok-123456")],
+        &[
+            ("ARGOCD_SERVER", &garbage.url),
+            ("ARGOCD_AUTH_TOKEN", "tok-123456"),
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = json_log_lines(&out);
     assert!(
-        lines.iter().any(|l| l["level"] == "ERROR" && l["error"].is_string()),
+        lines
+            .iter()
+            .any(|l| l["level"] == "ERROR" && l["error"].is_string()),
         "{}",
         stderr(&out)
     );
@@ -184,7 +212,10 @@ fn against(server: &str, args: &[&str]) -> Output {
     sb.run_with_env(
         args,
         sb.host.token(),
-        &[("ARGOCD_SERVER", server), ("ARGOCD_AUTH_TOKEN", "tok-123456")],
+        &[
+            ("ARGOCD_SERVER", server),
+            ("ARGOCD_AUTH_TOKEN", "tok-123456"),
+        ],
     )
 }
 
@@ -198,8 +229,16 @@ fn controller_down_is_said_once() {
     let check = against(&server, &["check"]);
     assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
     let report = stable(&stdout(&check));
-    assert_eq!(report.matches("cannot reach").count(), 2, "one per app:\n{report}");
-    assert_eq!(report.matches("no revert without an answer").count(), 2, "{report}");
+    assert_eq!(
+        report.matches("cannot reach").count(),
+        2,
+        "one per app:\n{report}"
+    );
+    assert_eq!(
+        report.matches("no revert without an answer").count(),
+        2,
+        "{report}"
+    );
     insta::assert_snapshot!("controller_down_check", report);
 }
 

@@ -57,7 +57,14 @@ fn an_argo_cd_echoing_the_bearer_token_into_errors_leaks_it_nowhere() {
         &["-vvv", "--log-format", "json", "check"],
         &["-vvv", "--output", "json", "check"],
         &["-vvv", "record", "--app", "guestbook"],
-        &["-vvv", "--log-format", "json", "record", "--app", "guestbook"],
+        &[
+            "-vvv",
+            "--log-format",
+            "json",
+            "record",
+            "--app",
+            "guestbook",
+        ],
     ] {
         let out = run(&sb, &echo.url, args);
         assert_ne!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
@@ -97,8 +104,15 @@ fn a_400_echo_is_capped_to_one_short_line() {
         .find(|l| l.starts_with("error: "))
         .unwrap_or_else(|| panic!("no error line:\n{err}"));
     assert!(line.contains("[redacted]"), "{line}");
-    assert!(line.len() < 1200, "the body is capped: {} bytes", line.len());
-    assert!(err.matches("padding").count() < 100, "the body is capped:\n{err}");
+    assert!(
+        line.len() < 1200,
+        "the body is capped: {} bytes",
+        line.len()
+    );
+    assert!(
+        err.matches("padding").count() < 100,
+        "the body is capped:\n{err}"
+    );
 }
 
 #[test]
@@ -108,7 +122,11 @@ fn credentials_in_argocd_server_are_never_printed() {
     let server = echo.url.replace("http://", "http://admin:url-pass-5be1c9@");
     let out = run(&sb, &server, &["-vvv", "record", "--app", "guestbook"]);
     assert_clean(&out, &[ARGO_TOKEN, "url-pass-5be1c9"], "userinfo");
-    assert!(stderr(&out).contains("[redacted]@127.0.0.1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[redacted]@127.0.0.1"),
+        "{}",
+        stderr(&out)
+    );
     // Not sent either: the token is the only credential.
     for seen in echo.seen() {
         assert_eq!(
@@ -159,8 +177,10 @@ fn github_token_does_not_follow_a_redirect_to_another_host() {
     });
     let repo = InfraRepo::open(&sb.checkout()).unwrap();
     // The sandbox's own set-up (push, clone) was authenticated.
-    let (served_before, refused_before) =
-        (sb.host.request_details().len(), sb.host.unauthorized_count());
+    let (served_before, refused_before) = (
+        sb.host.request_details().len(),
+        sb.host.unauthorized_count(),
+    );
     let via = Remote::new(
         &format!("{}/{}", redirector.url, support::infra::REMOTE),
         "main",
@@ -182,7 +202,12 @@ fn github_token_does_not_follow_a_redirect_to_another_host() {
             .all(|r| r.user.is_none()),
         "the git host never received the token"
     );
-    assert!(redirector.seen().iter().all(|s| s.header("authorization").is_none()));
+    assert!(
+        redirector
+            .seen()
+            .iter()
+            .all(|s| s.header("authorization").is_none())
+    );
     // The same remote addressed directly gets the token.
     let direct = Remote::new(
         &sb.host.url(support::infra::REMOTE),
@@ -190,4 +215,37 @@ fn github_token_does_not_follow_a_redirect_to_another_host() {
         Credentials::with_token(sb.host.token()),
     );
     repo.fetch_branch(&direct, None).unwrap();
+}
+
+#[test]
+fn config_validate_warns_about_credentials_in_urls_without_printing_them() {
+    let file = ".revertbot.yaml";
+    let source = "\
+version: 1
+repo: { remote: \"https://x-access-token:ghp_cfgsecret1234@github.com/acme/infra.git\", branch: main }
+argocd:
+  server: http://admin:argo-cfg-pass-77@argocd.example.com
+prometheus: { url: \"http://prom:prom-cfg-pass-88@prometheus.monitoring:9090\" }
+alertmanager: { url: http://alertmanager.monitoring:9093 }
+apps:
+  - name: web
+    paths: [\"apps/web/**\"]
+    argocd: { app: web }
+";
+    let loaded = revertbot::config::parse(file, source).unwrap();
+    let text = loaded
+        .warnings
+        .iter()
+        .map(|w| w.render(file))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in [
+        "ghp_cfgsecret1234",
+        "argo-cfg-pass-77",
+        "prom-cfg-pass-88",
+        "admin",
+    ] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    insta::assert_snapshot!("config_url_credentials", text);
 }

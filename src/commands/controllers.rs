@@ -22,12 +22,11 @@ impl Controllers {
     pub async fn from_env(config: &Config) -> Result<Self, ControllerError> {
         let mut out = Self::default();
         if config.apps.iter().any(|a| a.argocd.is_some()) {
-            let argocd = ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| {
-                ControllerError::Setup {
+            let argocd =
+                ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| ControllerError::Setup {
                     client: "the Argo CD client".into(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             out.argocd = Some(argocd);
         }
         if config.apps.iter().any(|a| a.flux.is_some()) {

@@ -70,7 +70,8 @@ impl Credentials {
             }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
                 if let Some(token) = &self.token {
-                    token_allowed(url, home.as_deref()).map_err(|why| git2::Error::from_str(&why))?;
+                    token_allowed(url, home.as_deref())
+                        .map_err(|why| git2::Error::from_str(&why))?;
                     return Cred::userpass_plaintext("x-access-token", token.expose_secret());
                 }
                 return Err(git2::Error::from_str(
@@ -174,7 +175,10 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            token_allowed("http://127.0.0.1:4567/infra.git", Some("http://127.0.0.1:4567/infra.git")),
+            token_allowed(
+                "http://127.0.0.1:4567/infra.git",
+                Some("http://127.0.0.1:4567/infra.git")
+            ),
             Ok(())
         );
         assert_eq!(

@@ -197,15 +197,18 @@ impl ArgoCd {
         } else {
             format!("reading application {}", app.describe())
         };
-        self.get_json(Request {
-            method: Method::GET,
-            url: self.http.url(&["applications", name], &query),
-            body: None,
-            timeout: refresh.then_some(self.options().refresh_timeout),
-            doing,
-            subject: Subject::ReadApp { app: app.clone() },
-            accept: None,
-        }, "an Application")
+        self.get_json(
+            Request {
+                method: Method::GET,
+                url: self.http.url(&["applications", name], &query),
+                body: None,
+                timeout: refresh.then_some(self.options().refresh_timeout),
+                doing,
+                subject: Subject::ReadApp { app: app.clone() },
+                accept: None,
+            },
+            "an Application",
+        )
         .await
     }
 
@@ -441,18 +444,21 @@ impl Controller for ArgoCd {
         async {
             let (name, namespace) = argo_ref(self.http.server(), app)?;
             let tree: pods::Tree = self
-                .get_json(Request {
-                    method: Method::GET,
-                    url: self.http.url(
-                        &["applications", name, "resource-tree"],
-                        &Self::app_query(namespace),
-                    ),
-                    body: None,
-                    timeout: None,
-                    doing: format!("reading the resource tree of {}", app.describe()),
-                    subject: Subject::ReadApp { app: app.clone() },
-                    accept: None,
-                }, "a resource tree")
+                .get_json(
+                    Request {
+                        method: Method::GET,
+                        url: self.http.url(
+                            &["applications", name, "resource-tree"],
+                            &Self::app_query(namespace),
+                        ),
+                        body: None,
+                        timeout: None,
+                        doing: format!("reading the resource tree of {}", app.describe()),
+                        subject: Subject::ReadApp { app: app.clone() },
+                        accept: None,
+                    },
+                    "a resource tree",
+                )
                 .await?;
             let mut out = Vec::new();
             for node in pods::pod_nodes(&tree) {
@@ -494,18 +500,21 @@ impl ArgoCd {
             app.describe()
         );
         let response: pods::ResourceResponse = self
-            .get_json(Request {
-                method: Method::GET,
-                url: self.http.url(&["applications", name, "resource"], &query),
-                body: None,
-                timeout: None,
-                doing: doing.clone(),
-                subject: Subject::Resource {
-                    app: app.clone(),
-                    what: format!("pod {}/{}", node.namespace, node.name),
+            .get_json(
+                Request {
+                    method: Method::GET,
+                    url: self.http.url(&["applications", name, "resource"], &query),
+                    body: None,
+                    timeout: None,
+                    doing: doing.clone(),
+                    subject: Subject::Resource {
+                        app: app.clone(),
+                        what: format!("pod {}/{}", node.namespace, node.name),
+                    },
+                    accept: None,
                 },
-                accept: None,
-            }, "a live resource")
+                "a live resource",
+            )
             .await?;
         let pod: pods::Pod = serde_json::from_str(&response.manifest).map_err(|e| {
             self.http.malformed(
