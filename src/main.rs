@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     };
     // Before anything can log: every output is scrubbed of these.
     redact::register_env([]);
+    scrub_panics();
     init_tracing(cli.log_format, cli.verbose);
     // Two TLS crypto providers end up linked in (aws-lc-rs, ring); pick one
     // before any client builds a TLS config, or that client panics.
@@ -311,6 +312,19 @@ fn init_tracing(format: LogFormat, verbose: u8) {
             .init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// A panic message can quote any value (a response body in an `expect`):
+/// print it, and the backtrace when asked for, through the scrubber.
+fn scrub_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let mut text = format!("revertbot panicked: {info}\n");
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            text.push_str(&format!("{trace}\n"));
+        }
+        let _ = std::io::stderr().write_all(redact::scrub(&text).as_bytes());
+    }));
 }
 
 /// The log writer: tracing-subscriber makes one per event, so buffering the

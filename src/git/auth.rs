@@ -55,6 +55,10 @@ impl Credentials {
         attempts: &'a std::cell::Cell<u32>,
         home: Option<String>,
     ) -> RemoteCallbacks<'a> {
+        // A remote URL from git config may carry a password of its own.
+        if let Some(home) = &home {
+            crate::redact::register_url_userinfo(home);
+        }
         let mut callbacks = RemoteCallbacks::new();
         callbacks.credentials(move |url, username, allowed| {
             let n = attempts.get() + 1;
