@@ -249,3 +249,32 @@ apps:
     }
     insta::assert_snapshot!("config_url_credentials", text);
 }
+
+#[test]
+fn argocd_auth_token_is_refused_over_plain_http_to_a_host_that_is_not_loopback() {
+    use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions};
+    use secrecy::SecretString;
+    let token = || SecretString::from(ARGO_TOKEN.to_owned());
+    let err = ArgoCd::new(
+        "http://argocd.example.com",
+        token(),
+        ArgoCdOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "Argo CD server address `http://argocd.example.com/` is not usable: refusing to send ARGOCD_AUTH_TOKEN over plain http to argocd.example.com — use an https:// address (plain http is allowed only to loopback) — write it like https://argocd.example.com"
+    );
+    for fine in [
+        "https://argocd.example.com",
+        "argocd.example.com:8443",
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+    ] {
+        assert!(
+            ArgoCd::new(fine, token(), ArgoCdOptions::default()).is_ok(),
+            "{fine}"
+        );
+    }
+}
