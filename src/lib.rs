@@ -12,6 +12,7 @@ pub mod domain;
 pub mod git;
 pub mod manifest;
 pub mod policy;
+pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod report;

@@ -1,4 +1,4 @@
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 use revertbot::cli::{Cli, Command, ConfigCommand, LogFormat, OutputFormat};
 use revertbot::commands::{self, Globals, Outcome, Request, exit};
-use revertbot::report;
+use revertbot::{redact, report};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -21,6 +21,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Before anything can log: every output is scrubbed of these.
+    redact::register_env([]);
+    scrub_panics();
     init_tracing(cli.log_format, cli.verbose);
     // Two TLS crypto providers end up linked in (aws-lc-rs, ring); pick one
     // before any client builds a TLS config, or that client panics.
@@ -37,9 +40,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = e.exit_code();
-            let chain = anyhow::Error::from(e);
-            tracing::debug!(error = ?chain, "command failed");
-            eprintln!("error: {chain}");
+            tracing::debug!(error = %causes(&e), "command failed");
+            // Each error's text already says its cause: print it once.
+            eprintln!("error: {}", redact::scrub(&e.to_string()));
             ExitCode::from(code)
         }
     }
@@ -238,7 +241,10 @@ fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {
         OutputFormat::Json => match serde_json::to_string_pretty(&outcome.report) {
             Ok(json) => format!("{json}\n"),
             Err(e) => {
-                eprintln!("error: cannot encode the report as JSON: {e}");
+                eprintln!(
+                    "error: cannot encode the report as JSON: {}",
+                    redact::scrub(&e.to_string())
+                );
                 return exit::ERROR;
             }
         },
@@ -250,8 +256,26 @@ fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {
     outcome.exit_code
 }
 
-/// Writes results to stdout; a closed pipe is not a crash.
+/// The error and those of its sources whose text it does not already
+/// include, for the debug log (most of our errors quote their source).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// Writes results to stdout, scrubbed of secrets; a closed pipe is not a
+/// crash.
 fn print_stdout(text: &str) -> u8 {
+    let text = redact::scrub(text);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -271,9 +295,14 @@ fn init_tracing(format: LogFormat, verbose: u8) {
         _ => "revertbot=trace",
     };
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // Colour only for a person at a terminal who did not opt out
+    // (https://no-color.org: set and not empty means no colour).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr(Vec::new()))
+        .with_ansi(colour)
         .with_target(false);
     match format {
         LogFormat::Json => builder
@@ -282,5 +311,42 @@ fn init_tracing(format: LogFormat, verbose: u8) {
             .with_current_span(true)
             .init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+/// A panic message can quote any value (a response body in an `expect`):
+/// print it, and the backtrace when asked for, through the scrubber.
+fn scrub_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let mut text = format!("revertbot panicked: {info}\n");
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            text.push_str(&format!("{trace}\n"));
+        }
+        let _ = std::io::stderr().write_all(redact::scrub(&text).as_bytes());
+    }));
+}
+
+/// The log writer: tracing-subscriber makes one per event, so buffering the
+/// event and scrubbing it whole on drop catches a secret however the
+/// formatter split its writes, for text and JSON alike.
+struct ScrubbedStderr(Vec<u8>);
+
+impl Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedStderr {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        // A log line that cannot be written has nowhere else to go.
+        let _ = std::io::stderr().write_all(redact::scrub(&text).as_bytes());
     }
 }

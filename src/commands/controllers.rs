@@ -22,20 +22,17 @@ impl Controllers {
     pub async fn from_env(config: &Config) -> Result<Self, ControllerError> {
         let mut out = Self::default();
         if config.apps.iter().any(|a| a.argocd.is_some()) {
-            let argocd = ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| {
-                ControllerError::Unreachable {
-                    server: "Argo CD".into(),
-                    doing: "reading argocd.server / ARGOCD_SERVER and ARGOCD_AUTH_TOKEN".into(),
+            let argocd =
+                ArgoCd::from_env(config.argocd.as_ref()).map_err(|e| ControllerError::Setup {
+                    client: "the Argo CD client".into(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             out.argocd = Some(argocd);
         }
         if config.apps.iter().any(|a| a.flux.is_some()) {
             let flux = Flux::from_env(FluxOptions::default()).await.map_err(|e| {
-                ControllerError::Unreachable {
-                    server: "the Kubernetes API (Flux)".into(),
-                    doing: "loading the kubeconfig".into(),
+                ControllerError::Setup {
+                    client: "the Kubernetes client (Flux)".into(),
                     message: e.to_string(),
                 }
             })?;

@@ -119,6 +119,17 @@ impl Workspace {
         let config_warnings: Rc<[String]> =
             loaded.warnings.iter().map(|w| w.render(&file)).collect();
         let config = loaded.config;
+        // `config validate` warns about these; until they are moved out,
+        // keep them off every output.
+        let urls = [
+            Some(&config.repo.remote),
+            config.argocd.as_ref().and_then(|a| a.server.as_ref()),
+            config.prometheus.as_ref().map(|p| &p.url),
+            config.alertmanager.as_ref().map(|a| &a.url),
+        ];
+        for url in urls.into_iter().flatten() {
+            crate::redact::register_url_userinfo(url);
+        }
         let repo = InfraRepo::open(&globals.repo)?;
         // A run killed mid-push leaves work refs and ref locks behind; a
         // stale lock would fail every later fetch.

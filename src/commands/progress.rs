@@ -33,7 +33,7 @@ impl Progress {
 
     pub fn start(&mut self, what: &str) {
         match self {
-            Progress::Terminal(bar) => bar.set_message(what.to_owned()),
+            Progress::Terminal(bar) => bar.set_message(scrubbed(what)),
             Progress::Actions { open } => {
                 eprintln!("::group::{}", one_line(what));
                 *open = true;
@@ -44,14 +44,14 @@ impl Progress {
 
     pub fn update(&mut self, status: &str) {
         match self {
-            Progress::Terminal(bar) => bar.set_message(status.to_owned()),
+            Progress::Terminal(bar) => bar.set_message(scrubbed(status)),
             Progress::Actions { .. } | Progress::Quiet => tracing::debug!("{status}"),
         }
     }
 
     pub fn finish(&mut self, outcome: &str) {
         match self {
-            Progress::Terminal(bar) => bar.finish_with_message(outcome.to_owned()),
+            Progress::Terminal(bar) => bar.finish_with_message(scrubbed(outcome)),
             Progress::Actions { open } => {
                 eprintln!("{}", one_line(outcome));
                 if *open {
@@ -66,5 +66,10 @@ impl Progress {
 
 /// Workflow commands end at a line break: keep messages on one line.
 fn one_line(text: &str) -> String {
-    text.replace(['\r', '\n'], " ")
+    scrubbed(text).replace(['\r', '\n'], " ")
+}
+
+/// The spinner and workflow lines bypass the log writer: scrub them here.
+fn scrubbed(text: &str) -> String {
+    crate::redact::scrub(text).into_owned()
 }

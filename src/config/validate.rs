@@ -10,6 +10,7 @@ use super::globs::{check_glob, globs_may_overlap, literal_prefix_key};
 use crate::yaml::{Node, Span};
 
 pub(crate) fn cross_check(d: &mut Decoder<'_>, root: &Node) {
+    urls_without_credentials(d, root);
     let Some(apps) = root.get("apps").and_then(Node::as_seq) else {
         return;
     };
@@ -18,6 +19,65 @@ pub(crate) fn cross_check(d: &mut Decoder<'_>, root: &Node) {
     slos_need_prometheus(d, root, apps);
     slack_approvals_need_channel(d, root);
     super::unused::not_acted_on(d, root);
+}
+
+/// URL-valued keys and what to do instead of credentials in the URL.
+const URL_KEYS: &[(&str, &str)] = &[
+    ("repo.remote", "put the token in GITHUB_TOKEN instead"),
+    (
+        "argocd.server",
+        "put the token in ARGOCD_AUTH_TOKEN instead",
+    ),
+    (
+        "prometheus.url",
+        "revertbot sends no credentials to Prometheus",
+    ),
+    (
+        "alertmanager.url",
+        "revertbot sends no credentials to Alertmanager",
+    ),
+];
+
+/// A secret in `user:password@` is readable by everyone who can read the
+/// infra repo, and ends up in messages: warn, showing the URL redacted.
+/// A plain-http Argo CD server that is not loopback is refused at run time
+/// (the token would travel in clear): say so here first.
+fn urls_without_credentials(d: &mut Decoder<'_>, root: &Node) {
+    for (dotted, instead) in URL_KEYS {
+        let Some(node) = root.get_path(dotted) else {
+            continue;
+        };
+        let Some(value) = node.as_str() else { continue };
+        let mut at = Path::root();
+        for key in dotted.split('.') {
+            at = at.key(key);
+        }
+        if crate::redact::has_userinfo(value) {
+            d.warning(
+                node.span,
+                &at,
+                format!(
+                    "{at} carries credentials in its URL (`{}`)",
+                    crate::redact::url_str(value)
+                ),
+                format!(
+                    "remove `user:password@` from the URL ({instead}); the config is readable by everyone who can read the repo"
+                ),
+            );
+        }
+        if *dotted == "argocd.server"
+            && let Ok(url) = url::Url::parse(value.trim())
+            && url.scheme() == "http"
+            && !crate::redact::is_loopback(&url)
+        {
+            d.warning(
+                node.span,
+                &at,
+                format!("{at} is plain http to a host that is not loopback"),
+                "revertbot refuses to send ARGOCD_AUTH_TOKEN over plain http; use the https:// address",
+            );
+        }
+    }
 }
 
 fn app_path(i: usize) -> Path {

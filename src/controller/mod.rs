@@ -80,10 +80,12 @@ pub enum Detail {
 
 /// Failures talking to a controller. None of them may lead to a revert: the
 /// caller reports them and does nothing ("no answer, no revert").
-#[derive(Debug, thiserror::Error)]
+// Each variant says what happened once; callers add the consequence ("no
+// revert without an answer …") in front, so none is repeated here.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ControllerError {
     #[error(
-        "cannot reach {server} while {doing}: {message} — check the server address and network; no revert without an answer"
+        "cannot reach {server} while {doing}: {message} — check the server address and network"
     )]
     Unreachable {
         server: String,
@@ -111,7 +113,7 @@ pub enum ControllerError {
     },
 
     #[error(
-        "{server} sent a response revertbot cannot read while {doing}: {message} — no revert without a trustworthy answer"
+        "{server} answered while {doing}, but with nothing revertbot can use: {message} — check that the address points at the API server itself, not a proxy or login page"
     )]
     Malformed {
         server: String,
@@ -120,7 +122,7 @@ pub enum ControllerError {
     },
 
     #[error(
-        "{server} did not answer within {timeout:?} while {doing} — no revert without an answer"
+        "{server} did not answer within {timeout:?} while {doing} — check that the server is up and not overloaded"
     )]
     Timeout {
         server: String,
@@ -130,6 +132,11 @@ pub enum ControllerError {
 
     #[error("another operation is already running on {app} — wait for it or terminate it first")]
     OperationInProgress { app: String },
+
+    /// The client could not be built (no address, no token, a bad
+    /// kubeconfig): nothing was asked yet, so nothing is unreachable.
+    #[error("cannot set up {client}: {message}")]
+    Setup { client: String, message: String },
 }
 
 /// A GitOps controller. Every call has a timeout and a bounded retry policy

@@ -47,13 +47,20 @@ impl Credentials {
     }
 
     /// Callbacks with a bounded credentials callback. `attempts` lets the
-    /// caller tell "refused credentials" from other failures.
+    /// caller tell "refused credentials" from other failures. `home` is the
+    /// remote's configured URL: the token goes to its host only (see
+    /// [`token_allowed`]).
     pub(crate) fn callbacks<'a>(
         &'a self,
         attempts: &'a std::cell::Cell<u32>,
+        home: Option<String>,
     ) -> RemoteCallbacks<'a> {
+        // A remote URL from git config may carry a password of its own.
+        if let Some(home) = &home {
+            crate::redact::register_url_userinfo(home);
+        }
         let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(move |_url, username, allowed| {
+        callbacks.credentials(move |url, username, allowed| {
             let n = attempts.get() + 1;
             attempts.set(n);
             if n > MAX_CREDENTIAL_ATTEMPTS {
@@ -67,6 +74,8 @@ impl Credentials {
             }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
                 if let Some(token) = &self.token {
+                    token_allowed(url, home.as_deref())
+                        .map_err(|why| git2::Error::from_str(&why))?;
                     return Cred::userpass_plaintext("x-access-token", token.expose_secret());
                 }
                 return Err(git2::Error::from_str(
@@ -104,17 +113,27 @@ pub(crate) fn init_timeouts() {
     });
 }
 
+/// Whether `GITHUB_TOKEN` may answer a credentials request for `url`
+/// (what libgit2 is talking to, after any redirect): only over https or
+/// plain http to loopback, and only to the host and port of `home` (the
+/// configured remote URL). The refusal says why, for the error.
+pub(crate) fn token_allowed(url: &str, home: Option<&str>) -> Result<(), String> {
+    let target = url::Url::parse(url).map_err(|e| {
+        format!(
+            "refusing to send GITHUB_TOKEN to `{}`: not a URL ({e})",
+            redact_url(url)
+        )
+    })?;
+    // A remote name resolves to a URL in the caller; an unparsable one
+    // (scp-like SSH) never asks for a password.
+    let home = home.and_then(|h| url::Url::parse(h).ok());
+    crate::redact::credential_transport("GITHUB_TOKEN", &target, home.as_ref())
+        .map_err(|e| e.to_string())
+}
+
 /// A URL with any userinfo (`https://user:token@host`) removed, for messages.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
-        Some(at) => format!("{}://[redacted]@{}", &url[..scheme_end], &rest[at + 1..]),
-        None => url.to_owned(),
-    }
+    crate::redact::url_str(url)
 }
 
 /// Replaces every occurrence of the token in a message from libgit2 or a
@@ -127,8 +146,9 @@ pub(crate) fn scrub(message: &str, credentials: &Credentials) -> String {
             out = out.replace(secret, "[redacted]");
         }
     }
-    // Also any URL with userinfo.
-    out.split(' ').map(redact_url).collect::<Vec<_>>().join(" ")
+    // Also any URL with userinfo, and every other secret in play.
+    let out = out.split(' ').map(redact_url).collect::<Vec<_>>().join(" ");
+    crate::redact::scrub(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -149,6 +169,32 @@ mod tests {
             redact_url("git@github.com:a/b.git"),
             "git@github.com:a/b.git"
         );
+    }
+
+    #[test]
+    fn the_token_goes_over_https_or_loopback_and_only_to_the_remote_host() {
+        let home = Some("https://github.com/acme/infra.git");
+        assert_eq!(
+            token_allowed("https://github.com/acme/infra.git/info/refs", home),
+            Ok(())
+        );
+        assert_eq!(
+            token_allowed(
+                "http://127.0.0.1:4567/infra.git",
+                Some("http://127.0.0.1:4567/infra.git")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            token_allowed("http://example.com/infra.git", Some("http://example.com/infra.git")),
+            Err("refusing to send GITHUB_TOKEN over plain http to example.com — use an https:// address (plain http is allowed only to loopback)".to_owned())
+        );
+        let redirected = token_allowed("https://elsewhere.example/infra.git", home).unwrap_err();
+        assert!(
+            redirected.contains("elsewhere.example") && redirected.contains("github.com"),
+            "{redirected}"
+        );
+        assert!(token_allowed("not a url", home).is_err());
     }
 
     #[test]

@@ -241,6 +241,9 @@ impl InfraRepo {
             commit: commit.clone(),
             message: e.to_string(),
         })?;
+        // Records quote controller and registry text; a note is pushed and
+        // public to everyone who can read the repo.
+        let json = crate::redact::scrub(&json);
         let signature = self.signature()?;
         self.raw()
             .note(

@@ -194,7 +194,8 @@ impl InfraRepo {
             // The remote's stats are reset when fetch() disconnects; keep
             // the last progress report instead.
             let transferred = Cell::new(FetchStats::default());
-            let mut callbacks = remote.credentials.callbacks(&attempts);
+            let home = git_remote.url().ok().map(str::to_owned);
+            let mut callbacks = remote.credentials.callbacks(&attempts, home);
             callbacks.transfer_progress(|progress| {
                 transferred.set(FetchStats {
                     received_bytes: progress.received_bytes() as u64,
@@ -249,7 +250,8 @@ impl InfraRepo {
             let attempts = Cell::new(0);
             let refused: RefCell<Option<String>> = RefCell::new(None);
             let server_text: RefCell<String> = RefCell::new(String::new());
-            let mut callbacks = remote.credentials.callbacks(&attempts);
+            let home = git_remote.url().ok().map(str::to_owned);
+            let mut callbacks = remote.credentials.callbacks(&attempts, home);
             callbacks.push_update_reference(|_name, status| {
                 if let Some(status) = status {
                     *refused.borrow_mut() = Some(status.to_owned());
@@ -383,7 +385,8 @@ fn with_retry<T>(
     loop {
         match op() {
             Err(GitError::Network { message, .. }) if attempt < remote.retry.attempts => {
-                tracing::warn!(remote = %remote.display(), attempt, %message, "{doing} failed; retrying");
+                // Not `message`: the JSON log flattens the event text into that key.
+                tracing::warn!(remote = %remote.display(), attempt, error = %message, "{doing} failed; retrying");
                 std::thread::sleep(delay);
                 delay = delay.saturating_mul(2);
                 attempt += 1;

@@ -325,9 +325,11 @@ impl InfraRepo {
         let parent = self.find_commit(base)?;
         let tree = self.raw().find_tree(tree).map_err(GitError::git(doing))?;
         let signature = self.signature()?;
+        // The message quotes the reason (controller text): pushed, public.
+        let message = crate::redact::scrub(message);
         let oid = self
             .raw()
-            .commit(None, &signature, &signature, message, &tree, &[&parent])
+            .commit(None, &signature, &signature, &message, &tree, &[&parent])
             .map_err(GitError::git(doing))?;
         Ok(to_sha(oid))
     }

@@ -86,17 +86,24 @@ fn lookup_in(path: &Path, key: &str) -> Lookup {
         }
     };
     match docker_credential::get_credential_from_reader(BufReader::new(file), key) {
-        Ok(DockerCredential::UsernamePassword(username, password)) => Lookup {
-            credential: Some(Credential::Basic {
-                username,
-                password: SecretString::from(password),
-            }),
-            problem: None,
-        },
-        Ok(DockerCredential::IdentityToken(token)) => Lookup {
-            credential: Some(Credential::IdentityToken(SecretString::from(token))),
-            problem: None,
-        },
+        Ok(DockerCredential::UsernamePassword(username, password)) => {
+            // A registry echoing our Basic header must not print it.
+            crate::redact::register_basic(&username, &password);
+            Lookup {
+                credential: Some(Credential::Basic {
+                    username,
+                    password: SecretString::from(password),
+                }),
+                problem: None,
+            }
+        }
+        Ok(DockerCredential::IdentityToken(token)) => {
+            crate::redact::register(&token);
+            Lookup {
+                credential: Some(Credential::IdentityToken(SecretString::from(token))),
+                problem: None,
+            }
+        }
         Err(CredentialRetrievalError::NoCredentialConfigured) => Lookup::default(),
         Err(e) => Lookup {
             credential: None,

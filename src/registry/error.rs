@@ -56,6 +56,14 @@ pub enum RegistryError {
         reference: String,
         problem: String,
     },
+    /// Credentials would travel over plain HTTP to a host that is not
+    /// loopback (a registry listed in `plain_http`): refused, not sent.
+    #[error("{registry}: {reason} (for `{reference}`)")]
+    Insecure {
+        registry: String,
+        reference: String,
+        reason: String,
+    },
     /// One call took longer than the configured timeout.
     #[error(
         "{registry} did not answer within {timeout:?} for `{reference}` — the registry is slow or the network drops packets"
@@ -82,6 +90,7 @@ impl RegistryError {
             | Self::Unauthorized { registry, .. }
             | Self::Unreachable { registry, .. }
             | Self::Malformed { registry, .. }
+            | Self::Insecure { registry, .. }
             | Self::Timeout { registry, .. } => Some(registry),
             Self::Setup { .. } => None,
         }

@@ -29,6 +29,9 @@ impl Registry {
         let mut header = self.upfront_auth(ctx, ep).await?;
         let mut refreshed = false;
         loop {
+            if header.is_some() {
+                insecure_check(ctx, "registry credentials", url)?;
+            }
             let resp = self
                 .send(ctx, || {
                     let req = self
@@ -174,6 +177,9 @@ impl Registry {
             )));
         }
         let lookup = self.credentials(ep).await;
+        if lookup.credential.is_some() {
+            insecure_check(ctx, "registry credentials", realm.as_str())?;
+        }
         let mut url = realm.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -347,6 +353,26 @@ impl Registry {
     }
 }
 
+/// Refuses to attach credentials to a plain-HTTP URL that is not loopback
+/// (`plain_http` lets revertbot *read* such a registry, anonymously).
+/// reqwest itself drops `Authorization` on redirects to another origin.
+fn insecure_check(ctx: &Ctx, credential: &str, url: &str) -> Result<(), RegistryError> {
+    let refusal = match url::Url::parse(url) {
+        Ok(target) => crate::redact::credential_transport(credential, &target, None)
+            .err()
+            .map(|e| e.to_string()),
+        Err(e) => Some(format!("refusing to send {credential} to a bad URL ({e})")),
+    };
+    match refusal {
+        None => Ok(()),
+        Some(reason) => Err(RegistryError::Insecure {
+            registry: ctx.registry.clone(),
+            reference: ctx.reference.clone(),
+            reason,
+        }),
+    }
+}
+
 fn token_key(bearer: &BearerChallenge, scope: &str) -> TokenKey {
     TokenKey {
         realm: bearer.realm.to_string(),
@@ -410,4 +436,26 @@ pub(super) fn error_codes(body: &[u8]) -> Vec<String> {
     serde_json::from_slice::<Errors>(body)
         .map(|e| e.errors.into_iter().map(|e| e.code).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_refused_over_plain_http_to_a_host_that_is_not_loopback() {
+        let ctx = Ctx {
+            registry: "registry.internal:5000".to_owned(),
+            reference: "registry.internal:5000/app:1".to_owned(),
+        };
+        let check = |url: &str| insecure_check(&ctx, "registry credentials", url);
+        assert!(check("https://registry.internal:5000/v2/app/manifests/1").is_ok());
+        assert!(check("http://127.0.0.1:5000/v2/app/manifests/1").is_ok());
+        let err = check("http://registry.internal:5000/v2/app/manifests/1").unwrap_err();
+        assert!(matches!(err, RegistryError::Insecure { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "registry.internal:5000: refusing to send registry credentials over plain http to registry.internal:5000 — use an https:// address (plain http is allowed only to loopback) (for `registry.internal:5000/app:1`)"
+        );
+    }
 }

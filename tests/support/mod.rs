@@ -12,6 +12,7 @@ pub mod http;
 pub mod infra;
 pub mod registry_server;
 pub mod repo;
+pub mod scripted_http;
 pub mod sshd;
 
 pub use githost::{GitHost, USERNAME};

@@ -112,13 +112,10 @@ pub async fn run_in(
             }
             Err(e) => {
                 tracing::error!(server = %controller.server(), error = %e, "listing apps failed");
-                let message = e.to_string();
+                // The list error as it is: re-wrapping it as "cannot reach"
+                // said the cause twice, and wrongly for a garbled answer.
                 for (i, _) in &batch {
-                    observed[*i] = Some(Err(ControllerError::Unreachable {
-                        server: controller.server(),
-                        doing: "listing the apps".into(),
-                        message: message.clone(),
-                    }));
+                    observed[*i] = Some(Err(e.clone()));
                 }
             }
         }

@@ -70,7 +70,7 @@ pub(crate) struct Http {
 pub fn server_url(raw: &str) -> Result<Url, ArgoCdSetupError> {
     let trimmed = raw.trim();
     let bad = |problem: &str| ArgoCdSetupError::BadServer {
-        server: trimmed.to_owned(),
+        server: crate::redact::url_str(trimmed),
         problem: problem.to_owned(),
     };
     if trimmed.is_empty() {
@@ -90,6 +90,15 @@ pub fn server_url(raw: &str) -> Result<Url, ArgoCdSetupError> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("it must not carry a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never sent (the token is the credential) and never printed.
+        tracing::warn!(
+            server = %crate::redact::url(&url),
+            "the Argo CD server address carries credentials (user:password@); they are ignored — put the token in ARGOCD_AUTH_TOKEN and remove them from the address"
+        );
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
     }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -114,22 +123,21 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.chars().count() > 200 {
-        format!("{}…", text.chars().take(200).collect::<String>())
-    } else {
-        text.to_owned()
-    }
-}
-
 impl Http {
     pub fn new(
         base: Url,
         token: SecretString,
         options: ArgoCdOptions,
     ) -> Result<Self, ArgoCdSetupError> {
+        // A bearer token over plain HTTP is readable on every hop. reqwest
+        // drops the Authorization header itself on a redirect to another
+        // host, port or scheme.
+        crate::redact::credential_transport("ARGOCD_AUTH_TOKEN", &base, None).map_err(|e| {
+            ArgoCdSetupError::BadServer {
+                server: crate::redact::url(&base),
+                problem: e.to_string(),
+            }
+        })?;
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
@@ -226,7 +234,9 @@ impl Http {
                     error: ControllerError::Unreachable {
                         server: self.server.clone(),
                         doing: req.doing.clone(),
-                        message: chain(&e),
+                        // The URL (with its long `fields` query) is in the
+                        // error's subject already.
+                        message: chain(&e.without_url()),
                     },
                 }
             }
@@ -257,9 +267,9 @@ impl Http {
         let grpc = parsed.as_ref().and_then(|b| b.code);
         let message = parsed
             .as_ref()
-            .and_then(|b| b.text().map(str::to_owned))
+            .and_then(|b| b.text().map(|t| crate::redact::body(t.as_bytes())))
             .unwrap_or_else(|| {
-                let s = snippet(body);
+                let s = crate::redact::body(body);
                 if s.is_empty() {
                     status.canonical_reason().unwrap_or("no message").to_owned()
                 } else {

@@ -171,14 +171,17 @@ impl ArgoCd {
             .collect()
     }
 
+    /// `expected` names what the body must be (`an Application list`): a
+    /// server that answers something else answered, it is not unreachable.
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         req: Request,
+        expected: &str,
     ) -> Result<T, ControllerError> {
         let body = self.http.send(&req).await?;
         serde_json::from_slice(&body).map_err(|e| {
             self.http
-                .malformed(&req.doing, format!("the JSON does not decode: {e}"))
+                .malformed(&req.doing, format!("the body is not {expected} ({e})"))
         })
     }
 
@@ -194,15 +197,18 @@ impl ArgoCd {
         } else {
             format!("reading application {}", app.describe())
         };
-        self.get_json(Request {
-            method: Method::GET,
-            url: self.http.url(&["applications", name], &query),
-            body: None,
-            timeout: refresh.then_some(self.options().refresh_timeout),
-            doing,
-            subject: Subject::ReadApp { app: app.clone() },
-            accept: None,
-        })
+        self.get_json(
+            Request {
+                method: Method::GET,
+                url: self.http.url(&["applications", name], &query),
+                body: None,
+                timeout: refresh.then_some(self.options().refresh_timeout),
+                doing,
+                subject: Subject::ReadApp { app: app.clone() },
+                accept: None,
+            },
+            "an Application",
+        )
         .await
     }
 
@@ -278,7 +284,7 @@ impl Controller for ArgoCd {
                     doing: "listing applications".to_owned(),
                     subject: Subject::List,
                     accept: None,
-                })
+                }, "an Application list")
                 .await?;
             let mut out = Vec::with_capacity(apps.len());
             // One pass over the list: 5,000 apps × 5,000 items was 25 M
@@ -477,18 +483,21 @@ impl ArgoCd {
         name: &str,
         namespace: Option<&str>,
     ) -> Result<pods::Tree, ControllerError> {
-        self.get_json(Request {
-            method: Method::GET,
-            url: self.http.url(
-                &["applications", name, "resource-tree"],
-                &Self::app_query(namespace),
-            ),
-            body: None,
-            timeout: None,
-            doing: format!("reading the resource tree of {}", app.describe()),
-            subject: Subject::ReadApp { app: app.clone() },
-            accept: None,
-        })
+        self.get_json(
+            Request {
+                method: Method::GET,
+                url: self.http.url(
+                    &["applications", name, "resource-tree"],
+                    &Self::app_query(namespace),
+                ),
+                body: None,
+                timeout: None,
+                doing: format!("reading the resource tree of {}", app.describe()),
+                subject: Subject::ReadApp { app: app.clone() },
+                accept: None,
+            },
+            "a resource tree",
+        )
         .await
     }
 
@@ -513,18 +522,21 @@ impl ArgoCd {
             app.describe()
         );
         let response: pods::ResourceResponse = self
-            .get_json(Request {
-                method: Method::GET,
-                url: self.http.url(&["applications", name, "resource"], &query),
-                body: None,
-                timeout: None,
-                doing: doing.clone(),
-                subject: Subject::Resource {
-                    app: app.clone(),
-                    what: format!("pod {}/{}", node.namespace, node.name),
+            .get_json(
+                Request {
+                    method: Method::GET,
+                    url: self.http.url(&["applications", name, "resource"], &query),
+                    body: None,
+                    timeout: None,
+                    doing: doing.clone(),
+                    subject: Subject::Resource {
+                        app: app.clone(),
+                        what: format!("pod {}/{}", node.namespace, node.name),
+                    },
+                    accept: None,
                 },
-                accept: None,
-            })
+                "a live resource",
+            )
             .await?;
         let pod: pods::Pod = serde_json::from_str(&response.manifest).map_err(|e| {
             self.http.malformed(

@@ -125,7 +125,7 @@ pub(crate) fn map_failure(
                 } else {
                     format!(
                         "RBAC: revertbot needs get/list on Flux Kustomizations, HelmReleases and sources, patch on them to request a reconcile, and get/list on pods, deployments, replicasets, statefulsets and daemonsets ({})",
-                        status.message
+                        crate::redact::body(status.message.as_bytes())
                     )
                 },
             },
@@ -133,7 +133,8 @@ pub(crate) fn map_failure(
                 server,
                 what: format!(
                     "{} ({}; is Flux installed and the name right?)",
-                    doing.what, status.message
+                    doing.what,
+                    crate::redact::body(status.message.as_bytes())
                 ),
             },
             code => ControllerError::Http {
@@ -161,13 +162,16 @@ pub(crate) fn map_failure(
     }
 }
 
+/// The API server's own words, on one capped, scrubbed line (a proxy in
+/// front of it may answer with a whole page, or echo our headers).
 fn status_message(status: &kube::core::Status) -> String {
-    match (status.reason.is_empty(), status.message.is_empty()) {
+    let text = match (status.reason.is_empty(), status.message.is_empty()) {
         (false, false) => format!("{}: {}", status.reason, status.message),
         (true, false) => status.message.clone(),
         (false, true) => status.reason.clone(),
         (true, true) => "no message".to_owned(),
-    }
+    };
+    crate::redact::body(text.as_bytes())
 }
 
 /// The error and its sources, joined, for a one-line message.
@@ -186,64 +190,7 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// A copy of an error, for an error shared by several apps (one failed list
-/// call). `ControllerError` is not `Clone`.
+/// call).
 pub(crate) fn duplicate(error: &ControllerError) -> ControllerError {
-    match error {
-        ControllerError::Unreachable {
-            server,
-            doing,
-            message,
-        } => ControllerError::Unreachable {
-            server: server.clone(),
-            doing: doing.clone(),
-            message: message.clone(),
-        },
-        ControllerError::Auth {
-            server,
-            doing,
-            status,
-            credential,
-        } => ControllerError::Auth {
-            server: server.clone(),
-            doing: doing.clone(),
-            status: *status,
-            credential: credential.clone(),
-        },
-        ControllerError::NotFound { server, what } => ControllerError::NotFound {
-            server: server.clone(),
-            what: what.clone(),
-        },
-        ControllerError::Http {
-            server,
-            doing,
-            status,
-            message,
-        } => ControllerError::Http {
-            server: server.clone(),
-            doing: doing.clone(),
-            status: *status,
-            message: message.clone(),
-        },
-        ControllerError::Malformed {
-            server,
-            doing,
-            message,
-        } => ControllerError::Malformed {
-            server: server.clone(),
-            doing: doing.clone(),
-            message: message.clone(),
-        },
-        ControllerError::Timeout {
-            server,
-            doing,
-            timeout,
-        } => ControllerError::Timeout {
-            server: server.clone(),
-            doing: doing.clone(),
-            timeout: *timeout,
-        },
-        ControllerError::OperationInProgress { app } => {
-            ControllerError::OperationInProgress { app: app.clone() }
-        }
-    }
+    error.clone()
 }
