@@ -164,6 +164,17 @@ pub struct RevertArgs {
     /// Why, for the commit message and the ledger.
     #[arg(long)]
     pub reason: Option<String>,
+
+    /// Revert although a guard holds it (freeze, cooldown, revert limit,
+    /// loop guard); the overridden guards are recorded in the commit and the
+    /// incident. Never overrides a missing last-known-good.
+    #[arg(long)]
+    pub force_guards: bool,
+
+    /// Do not wait for the controller to report the app Healthy at the
+    /// revert (the default waits when the app has a controller).
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -100,9 +100,8 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 },
             },
         )?,
-        Command::Revert(args) => commands::revert::run(
-            globals,
-            &commands::revert::RevertArgs {
+        Command::Revert(args) => {
+            let revert = commands::revert::RevertArgs {
                 app: args.app.clone(),
                 request: Request {
                     deployed: args.revisions.deployed.clone(),
@@ -112,8 +111,21 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 mode: commands::revert::Mode::Push,
                 reason: args.reason.clone(),
                 observed_images: Vec::new(),
-            },
-        )?,
+                force_guards: args.force_guards,
+            };
+            if args.no_wait || !commands::has_controller(globals, &args.app)? {
+                commands::revert::run(globals, &revert)?
+            } else {
+                runtime()?.block_on(async {
+                    let (ws, controllers) = open_with_controllers(globals).await.map_err(|e| {
+                        commands::CommandError::Usage(format!(
+                            "{e} — revert waits for the controller to report Healthy; pass --no-wait to revert without waiting"
+                        ))
+                    })?;
+                    commands::check::revert_and_confirm(&ws, &revert, &controllers).await
+                })?
+            }
+        }
         Command::Record(args) => match &args.revision {
             Some(revision) => commands::record::run(
                 globals,

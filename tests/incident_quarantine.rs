@@ -31,7 +31,17 @@ fn a_manual_revert_quarantines_only_what_the_culprits_pinned() {
     let sb = Sandbox::new(None);
     sb.record_good();
     let bad = push_pinned_bad_release(&sb);
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &bad], 0);
+    let report = sb.json(
+        &[
+            "revert",
+            "--no-wait",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &bad,
+        ],
+        0,
+    );
     let revert = report["apps"][0]["revert_commit"]
         .as_str()
         .unwrap()
@@ -54,7 +64,17 @@ fn record_refuses_a_quarantined_digest() {
     let sb = Sandbox::new(None);
     sb.record_good();
     let bad = push_pinned_bad_release(&sb);
-    sb.json(&["revert", "--app", "guestbook", "--deployed", &bad], 0);
+    sb.json(
+        &[
+            "revert",
+            "--no-wait",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &bad,
+        ],
+        0,
+    );
     let notes_before = sb.host.rev_parse(REMOTE, "refs/notes/revertbot");
     let image = format!("ghcr.io/acme/guestbook:v3@{}", bad_digest());
     let out = sb.run(&[

@@ -59,6 +59,7 @@ fn the_next_run_sweeps_a_killed_runs_work_refs_and_stale_locks() {
 
     let out = sb.run(&[
         "revert",
+        "--no-wait",
         "--app",
         "guestbook",
         "--deployed",

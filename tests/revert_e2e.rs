@@ -59,6 +59,7 @@ fn revert_pushes_one_commit_with_pins_trailers_and_a_ledger_incident() {
     let report = sb.json(
         &[
             "revert",
+            "--no-wait",
             "--app",
             "guestbook",
             "--deployed",
@@ -124,7 +125,17 @@ fn repeated_revert_does_not_revert_twice() {
     let sb = Sandbox::new(None);
     sb.record_good();
     let revert = sb.revert_bad();
-    let again = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    let again = sb.json(
+        &[
+            "revert",
+            "--no-wait",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &sb.bad,
+        ],
+        0,
+    );
     assert_eq!(again["apps"][0]["action"], "none");
     assert_eq!(again["apps"][0]["revert_commit"], revert.as_str());
     assert!(
@@ -191,7 +202,14 @@ fn a_protected_branch_is_an_error_that_says_so_and_changes_nothing() {
         REMOTE,
         "GH006: Protected branch update failed for refs/heads/main.",
     );
-    let out = sb.run(&["revert", "--app", "guestbook", "--deployed", &sb.bad]);
+    let out = sb.run(&[
+        "revert",
+        "--no-wait",
+        "--app",
+        "guestbook",
+        "--deployed",
+        &sb.bad,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("rejected the push"), "{err}");
@@ -215,7 +233,17 @@ fn a_crash_between_push_and_note_is_finished_by_the_next_run() {
         ],
     );
     assert!(sb.remote_note(&revert).is_none());
-    let again = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    let again = sb.json(
+        &[
+            "revert",
+            "--no-wait",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &sb.bad,
+        ],
+        0,
+    );
     assert_eq!(again["apps"][0]["action"], "none");
     let note = sb
         .remote_note(&revert)
@@ -247,7 +275,17 @@ fn a_wrong_token_fails_fast_and_is_never_printed() {
 fn without_a_last_known_good_nothing_is_reverted() {
     let sb = Sandbox::new(None);
     let before = sb.remote_tip();
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 4);
+    let report = sb.json(
+        &[
+            "revert",
+            "--no-wait",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &sb.bad,
+        ],
+        4,
+    );
     assert_eq!(report["apps"][0]["action"], "blocked");
     assert!(
         report["apps"][0]["reason"]
@@ -264,6 +302,7 @@ fn explicit_commits_and_an_explicit_lkg() {
     let report = sb.json(
         &[
             "revert",
+            "--no-wait",
             "--app",
             "guestbook",
             "--commit",

@@ -25,7 +25,17 @@ fn a_forged_revert_after_the_deploy_gets_no_incident_note_and_the_culprit_is_rev
     let forger = sb.dev.commit(&claiming(&sb.bad));
     sb.dev.push(&["main"]);
 
-    let report = sb.json(&["revert", "--app", "guestbook", "--deployed", &sb.bad], 0);
+    let report = sb.json(
+        &[
+            "revert",
+            "--no-wait",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &sb.bad,
+        ],
+        0,
+    );
     let app = &report["apps"][0];
     assert!(
         sb.remote_note(&forger).is_none(),

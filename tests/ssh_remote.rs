@@ -237,6 +237,7 @@ fn record_plan_and_revert_push_over_ssh_with_the_agent() {
     let report = infra.json(
         &[
             "revert",
+            "--no-wait",
             "--app",
             "guestbook",
             "--deployed",

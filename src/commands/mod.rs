@@ -188,6 +188,17 @@ impl Workspace {
     }
 }
 
+/// Whether the app has a controller (`argocd` or `flux`) to wait on; reads
+/// only the config.
+pub fn has_controller(globals: &Globals, app: &str) -> Result<bool> {
+    let loaded = config::load(&globals.config)?;
+    match loaded.config.app(app) {
+        Some(a) => Ok(controllers::app_ref(a).is_some()),
+        // The command itself reports the unknown app, with the known ones.
+        None => Ok(false),
+    }
+}
+
 /// The infra repo, its remote, and one configured app.
 pub struct Session {
     pub config: Rc<Config>,

@@ -12,8 +12,15 @@ use crate::render::{CommitMessage, CulpritLine, Renderer};
 use crate::report::{Action, AppReport, PinnedImage, Report, SignalReport, Verdict};
 
 use super::check::facts::manifest_images;
+use super::check::facts::{LedgerIndex, add_located, cheap_facts};
+use super::check::{FREEZE_FILE, policy_rules};
 use super::locate::{Located, Request, locate};
 use super::{Globals, Outcome, Result, Session, exit};
+use crate::domain::health::Observation;
+use crate::policy::{
+    Approved, DecideInput, Decision, Evidence, LastKnownGood, Mode as PolicyMode, RevertIntent,
+    Severity, Verdict as PolicyVerdict, decide,
+};
 
 /// How many times the branch may move under us before we give up.
 const PUSH_ATTEMPTS: u32 = 4;
@@ -29,6 +36,10 @@ pub struct RevertArgs {
     pub request: Request,
     pub mode: Mode,
     pub reason: Option<String>,
+    /// Override the overridable guards (freeze, cooldown, revert limit,
+    /// loop guard); recorded in the report. Never stands in for a missing
+    /// last-known-good.
+    pub force_guards: bool,
     /// What the failing pods ran (`image as written`, digest), as the
     /// health loop observed it; empty for a manual revert. The incident
     /// quarantines those of them that the culprits introduced.
@@ -46,18 +57,117 @@ pub(super) struct Prepared {
 pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
     let started = Instant::now();
     let session = Session::open(globals, &args.app)?;
-    Ok(execute(&session, args, started)?.warned(&session.config_warnings))
+    Ok(manual(&session, args, started)?.warned(&session.config_warnings))
 }
 
-/// Builds the revert on the current tip and pushes it, rebuilding when the
-/// branch moved (compare-and-swap); records the incident.
-pub fn execute(session: &Session, args: &RevertArgs, started: Instant) -> Result<Outcome> {
-    let span = tracing::info_span!("revert", app = %args.app, incident = tracing::field::Empty, revision = tracing::field::Empty);
+/// A revert asked for by hand goes through the same `decide` as the health
+/// loop: freeze, cooldown, the revert limit and the loop guard hold it
+/// (exit 4) unless `--force-guards`, which never stands in for a missing
+/// last-known-good.
+pub fn manual(session: &Session, args: &RevertArgs, started: Instant) -> Result<Outcome> {
+    let located = locate(session, &args.request)?;
+    let mut report = base_report(session, &located);
+    let reason = args
+        .reason
+        .clone()
+        .unwrap_or_else(|| "revert requested by hand".to_owned());
+    report.signals.push(SignalReport {
+        source: "manual".to_owned(),
+        detail: reason.clone(),
+    });
+    if let Some(outcome) = nothing_to_do(session, &located, &mut report, true)? {
+        return Ok(outcome);
+    }
+    let ledger = LedgerIndex::load(&session.repo)?;
+    let freeze_file = session
+        .repo
+        .read_file(&located.tip, FREEZE_FILE)?
+        .map(|_| FREEZE_FILE.to_owned());
+    let (mut facts, _) = cheap_facts(
+        session,
+        &ledger,
+        Some(&located.deployed),
+        freeze_file.as_deref(),
+    );
+    // A manual LKG (`--lkg`) may have no ledger record: it bounds the
+    // culprits, with nothing to pin.
+    add_located(&mut facts, session, &located, |l| {
+        Some(LastKnownGood {
+            revision: l.sha().clone(),
+            images: l.record().map(|r| r.images.clone()).unwrap_or_default(),
+        })
+    })?;
+    let verdict = PolicyVerdict::Breach {
+        severity: Severity::Critical,
+        evidence: vec![Evidence::Manual { reason }],
+    };
+    let observation = Observation::requested(session.app_name.clone(), located.deployed.clone());
+    // The command line chose how to publish; the guards still apply.
+    let mut policy = policy_rules(&session.app);
+    policy.critical = PolicyMode::Push;
+    let decision = decide(&DecideInput {
+        app: &session.app_name,
+        verdict: &verdict,
+        observation: Some(&observation),
+        now: jiff::Timestamp::now(),
+        policy: &policy,
+        facts: &facts,
+        force_guards: args.force_guards,
+        approval: None,
+    });
+    tracing::info!(app = %session.app_name, decision = %decision, "manual revert judged");
+    match decision {
+        Decision::Revert(approved) => execute(session, &approved, args, started),
+        Decision::Hold { reason, .. } => {
+            report.action = Action::Blocked;
+            report.reason = reason;
+            Ok(Outcome {
+                report: Report::single(report),
+                exit_code: exit::BLOCKED,
+            })
+        }
+        Decision::Nothing { reason } => {
+            report.reason = reason;
+            Ok(Outcome {
+                report: Report::single(report),
+                exit_code: exit::OK,
+            })
+        }
+        // A critical breach with `push` never asks for approval and is
+        // never healthy; say so rather than act.
+        other => {
+            report.action = Action::Blocked;
+            report.reason = format!("not reverted: policy decided `{other}`");
+            Ok(Outcome {
+                report: Report::single(report),
+                exit_code: exit::BLOCKED,
+            })
+        }
+    }
+}
+
+/// Builds the approved revert on the current tip and pushes it, rebuilding
+/// when the branch moved (compare-and-swap); records the incident. Only an
+/// intent `decide` approved can be published.
+pub fn execute(
+    session: &Session,
+    approved: &Approved<RevertIntent>,
+    args: &RevertArgs,
+    started: Instant,
+) -> Result<Outcome> {
+    let intent = approved.get();
+    let span = tracing::info_span!("revert", app = %args.app, incident = %intent.incident, revision = %intent.deployed.short());
     let _entered = span.enter();
+    // What was approved is what gets reverted: the deployed revision and
+    // the last-known-good `decide` judged, whatever the branch does now.
+    let request = Request {
+        deployed: Some(intent.deployed.to_string()),
+        lkg: Some(intent.last_known_good.to_string()),
+        commits: args.request.commits.clone(),
+    };
     let mut delay = Duration::from_millis(300);
     for attempt in 1..=PUSH_ATTEMPTS {
-        let located = locate(session, &args.request)?;
-        span.record("revision", located.deployed.as_str());
+        let located = locate(session, &request)?;
         let mut report = base_report(session, &located);
         report.signals.push(SignalReport {
             source: "manual".to_owned(),
@@ -70,7 +180,6 @@ pub fn execute(session: &Session, args: &RevertArgs, started: Instant) -> Result
             return Ok(outcome);
         }
         let prepared = prepare(session, &located, args.reason.as_deref())?;
-        span.record("incident", prepared.incident.as_str());
         fill_plan(&mut report, &prepared);
         if prepared.built.is_empty() {
             report.reason =

@@ -116,6 +116,24 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// What a manual revert knows without asking a controller: the
+    /// revision someone says is deployed, nothing about its health.
+    pub fn requested(app: AppName, deployed: CommitSha) -> Self {
+        Self {
+            app,
+            source: "manual".to_owned(),
+            deployed: Some(deployed.clone()),
+            target: Some(deployed),
+            health: Health::Unknown,
+            health_message: None,
+            sync: SyncStatus::Unknown,
+            operation: None,
+            reconciled_at: None,
+            history: Vec::new(),
+            pods: Vec::new(),
+        }
+    }
+
     /// When the deployed revision was applied, from the history.
     pub fn deployed_at(&self) -> Option<jiff::Timestamp> {
         let deployed = self.deployed.as_ref()?;

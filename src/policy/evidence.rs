@@ -60,6 +60,9 @@ pub enum Evidence {
         state: SignalState,
         detail: String,
     },
+    /// A person asked for the revert (`revertbot revert`). The same guards
+    /// hold it as an automatic one; only `--force-guards` overrides them.
+    Manual { reason: String },
 }
 
 /// What kind of fact a piece of evidence is; guards treat kinds
@@ -71,6 +74,7 @@ pub enum EvidenceClass {
     FastFailure,
     Repromotion,
     Signal,
+    Manual,
 }
 
 impl Evidence {
@@ -84,6 +88,7 @@ impl Evidence {
             }
             Evidence::Repromoted { .. } => EvidenceClass::Repromotion,
             Evidence::Signal { .. } => EvidenceClass::Signal,
+            Evidence::Manual { .. } => EvidenceClass::Manual,
         }
     }
 
@@ -96,7 +101,8 @@ impl Evidence {
             | Evidence::CrashLoop { .. }
             | Evidence::ImagePull { .. }
             | Evidence::NotReady { .. }
-            | Evidence::Repromoted { .. } => Some(Severity::Critical),
+            | Evidence::Repromoted { .. }
+            | Evidence::Manual { .. } => Some(Severity::Critical),
             Evidence::Signal {
                 severity, state, ..
             } => (*state == SignalState::Breaching).then_some(*severity),
@@ -182,6 +188,7 @@ impl fmt::Display for Evidence {
                 }
                 Ok(())
             }
+            Evidence::Manual { reason } => write!(f, "requested by hand: {reason}"),
         }
     }
 }

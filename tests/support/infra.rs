@@ -202,7 +202,14 @@ impl Sandbox {
     /// `revert` of the bad deploy, which must push; returns the revert commit.
     pub fn revert_bad(&self) -> String {
         let report = self.json(
-            &["revert", "--app", "guestbook", "--deployed", &self.bad],
+            &[
+                "revert",
+                "--no-wait",
+                "--app",
+                "guestbook",
+                "--deployed",
+                &self.bad,
+            ],
             0,
         );
         assert_eq!(report["apps"][0]["action"], "pushed", "{report}");

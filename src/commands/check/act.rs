@@ -76,6 +76,7 @@ pub(super) async fn act(
             let started = Instant::now();
             let outcome = execute(
                 session,
+                &approved,
                 &RevertArgs {
                     app: app.name.clone(),
                     request: Request {
@@ -86,6 +87,7 @@ pub(super) async fn act(
                     mode: Mode::Push,
                     reason: Some(intent.reason()),
                     observed_images: intent.bad_images.clone(),
+                    force_guards: false,
                 },
                 started,
             )?;
@@ -97,56 +99,73 @@ pub(super) async fn act(
             if reverted.action != Action::Pushed {
                 return Ok((reverted, outcome.exit_code));
             }
-            let Some(revert) = reverted.revert_commit.as_ref().and_then(|c| c.parse().ok()) else {
-                return Ok((reverted, exit::ERROR));
-            };
-            let repo = &session.repo;
-            let contains = |deployed: &crate::domain::CommitSha| {
-                repo.is_ancestor(&revert, deployed).unwrap_or(false)
-            };
-            let mut progress = Progress::detect();
-            let (waited, steps) = wait_healthy(
-                controller,
-                app_ref,
-                &WaitTarget {
-                    revert: revert.clone(),
-                    timeout: app.wait.timeout,
-                    poll: POLL,
-                },
-                contains,
-                &mut progress,
-            )
-            .await;
-            reverted
-                .timings_ms
-                .insert("revert_to_healthy".to_owned(), elapsed_ms(started));
-            match waited {
-                WaitOutcome::Healthy { .. } => {
-                    reverted.healthy_confirmed = true;
-                    reverted.reason = format!(
-                        "{}; {} is Healthy at {}",
-                        reverted.reason,
-                        controller.server(),
-                        revert.short()
-                    );
-                    Ok((reverted, exit::OK))
-                }
-                WaitOutcome::TimedOut { missing, .. } => {
-                    // Escalate once; never revert again from here.
-                    tracing::error!(
-                        app = %app.name,
-                        revert = %revert.short(),
-                        refreshed = steps.refreshed,
-                        "the revert did not bring the app back to Healthy within {:?}: {missing}",
-                        app.wait.timeout
-                    );
-                    reverted.reason = format!(
-                        "{}; not Healthy within {:?}: {missing} — look at the app; revertbot will not revert again",
-                        reverted.reason, app.wait.timeout
-                    );
-                    Ok((reverted, exit::UNCONFIRMED))
-                }
-            }
+            Ok(confirm_healthy(session, app, app_ref, controller, reverted, started).await)
+        }
+    }
+}
+
+/// After a pushed revert: asks the controller to refresh and waits until it
+/// reports the app Healthy at the revert (or a descendant), or the app's
+/// wait timeout passes (exit 3, escalated once; never reverted again).
+pub(crate) async fn confirm_healthy(
+    session: &Session,
+    app: &AppConfig,
+    app_ref: &AppRef,
+    controller: &Any<'_>,
+    mut reverted: AppReport,
+    started: Instant,
+) -> (AppReport, u8) {
+    let Some(revert) = reverted
+        .revert_commit
+        .as_ref()
+        .and_then(|c| c.parse::<crate::domain::CommitSha>().ok())
+    else {
+        return (reverted, exit::ERROR);
+    };
+    let repo = &session.repo;
+    let contains =
+        |deployed: &crate::domain::CommitSha| repo.is_ancestor(&revert, deployed).unwrap_or(false);
+    let mut progress = Progress::detect();
+    let (waited, steps) = wait_healthy(
+        controller,
+        app_ref,
+        &WaitTarget {
+            revert: revert.clone(),
+            timeout: app.wait.timeout,
+            poll: POLL,
+        },
+        contains,
+        &mut progress,
+    )
+    .await;
+    reverted
+        .timings_ms
+        .insert("revert_to_healthy".to_owned(), elapsed_ms(started));
+    match waited {
+        WaitOutcome::Healthy { .. } => {
+            reverted.healthy_confirmed = true;
+            reverted.reason = format!(
+                "{}; {} is Healthy at {}",
+                reverted.reason,
+                controller.server(),
+                revert.short()
+            );
+            (reverted, exit::OK)
+        }
+        WaitOutcome::TimedOut { missing, .. } => {
+            // Escalate once; never revert again from here.
+            tracing::error!(
+                app = %app.name,
+                revert = %revert.short(),
+                refreshed = steps.refreshed,
+                "the revert did not bring the app back to Healthy within {:?}: {missing}",
+                app.wait.timeout
+            );
+            reverted.reason = format!(
+                "{}; not Healthy within {:?}: {missing} — look at the app; revertbot will not revert again",
+                reverted.reason, app.wait.timeout
+            );
+            (reverted, exit::UNCONFIRMED)
         }
     }
 }
@@ -241,4 +260,45 @@ pub(crate) async fn record_lkg(
     report.action = Action::Recorded;
     report.reason = format!("healthy; recorded {} as last-known-good", revision.short());
     Ok((report, exit::OK))
+}
+
+/// `revertbot revert` for an app with a controller: the manual revert
+/// (through `decide`), then the same wait for Healthy as the health loop.
+pub async fn revert_and_confirm(
+    ws: &super::super::Workspace,
+    args: &RevertArgs,
+    controllers: &super::super::controllers::Controllers,
+) -> Result<super::super::Outcome> {
+    let started = Instant::now();
+    let session = ws.session(&args.app)?;
+    let outcome = super::super::revert::manual(&session, args, started)?;
+    let app_ref = super::super::controllers::app_ref(&session.app);
+    let (Some(app_ref), Some(pushed)) = (
+        app_ref,
+        outcome
+            .report
+            .apps
+            .first()
+            .filter(|a| a.action == Action::Pushed)
+            .cloned(),
+    ) else {
+        return Ok(outcome.warned(&ws.config_warnings));
+    };
+    let controller = controllers
+        .get(&app_ref)
+        .map_err(super::super::CommandError::Usage)?;
+    let (report, code) = confirm_healthy(
+        &session,
+        &session.app,
+        &app_ref,
+        &controller,
+        pushed,
+        started,
+    )
+    .await;
+    Ok(super::super::Outcome {
+        report: crate::report::Report::single(report),
+        exit_code: code,
+    }
+    .warned(&ws.config_warnings))
 }

@@ -8,9 +8,12 @@ use crate::domain::ledger::{IncidentRecord, LkgRecord, RecordedImage};
 use crate::domain::{AppName, CommitSha, ImageRef};
 use crate::git::InfraRepo;
 use crate::manifest;
-use crate::policy::{Facts, PastRevert, Quarantined, quarantine_from_incidents};
+use crate::policy::{
+    CulpritFact, Facts, LastKnownGood, PastRevert, Quarantined, RevertedFact,
+    quarantine_from_incidents,
+};
 
-use super::super::{Result, Session};
+use super::super::{LkgChoice, Located, Result, Session};
 
 /// The whole ledger, read once per run.
 #[derive(Debug, Default)]
@@ -120,4 +123,48 @@ pub fn pinned_digests(session: &Session, revision: &CommitSha) -> Vec<RecordedIm
             Vec::new()
         }
     }
+}
+
+/// What the culprit search adds to the facts `decide` judges: the
+/// last-known-good (`lkg` chooses how a located one becomes a fact), the
+/// culprits, those already reverted, and whether the deployed revision is
+/// itself a verified revert of this app (the loop guard trusts the same rule
+/// as the search: trailers alone are only a claim).
+pub fn add_located(
+    facts: &mut Facts,
+    session: &Session,
+    located: &Located,
+    lkg: impl Fn(&LkgChoice) -> Option<LastKnownGood>,
+) -> Result<()> {
+    if let crate::git::Verification::Verified(revert) = session
+        .repo
+        .verify_revert(&located.deployed, &session.scope()?)?
+    {
+        facts.deployed_is_revert = Some(
+            revert
+                .trailers
+                .incident
+                .unwrap_or_else(|| located.deployed.short().to_owned()),
+        );
+    }
+    facts.last_known_good = located.lkg.as_ref().and_then(lkg);
+    facts.culprits = located
+        .search
+        .culprits
+        .iter()
+        .map(|c| CulpritFact {
+            sha: c.sha.clone(),
+            revertbot_revert: None,
+        })
+        .collect();
+    facts.already_reverted = located
+        .search
+        .already_reverted
+        .iter()
+        .map(|a| RevertedFact {
+            culprit: a.culprit.clone(),
+            by: a.by.clone(),
+        })
+        .collect();
+    Ok(())
 }

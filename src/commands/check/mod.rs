@@ -2,6 +2,8 @@
 //! act per policy. One app's failure never stops the others.
 
 mod act;
+
+pub use act::revert_and_confirm;
 pub mod facts;
 
 use std::time::Instant;
@@ -371,41 +373,9 @@ async fn check_app(
                 commits: Vec::new(),
             },
         )?;
-        // The loop guard trusts the same rule as the search: only a verified
-        // revert of this app counts, whatever a commit's trailers say.
-        if let crate::git::Verification::Verified(revert) =
-            session.repo.verify_revert(deployed, &session.scope()?)?
-        {
-            facts.deployed_is_revert = Some(
-                revert
-                    .trailers
-                    .incident
-                    .unwrap_or_else(|| deployed.short().to_owned()),
-            );
-        }
-        facts.last_known_good = located
-            .lkg
-            .as_ref()
-            .and_then(|l| l.record())
-            .map(LastKnownGood::from);
-        facts.culprits = located
-            .search
-            .culprits
-            .iter()
-            .map(|c| crate::policy::CulpritFact {
-                sha: c.sha.clone(),
-                revertbot_revert: None,
-            })
-            .collect();
-        facts.already_reverted = located
-            .search
-            .already_reverted
-            .iter()
-            .map(|a| crate::policy::RevertedFact {
-                culprit: a.culprit.clone(),
-                by: a.by.clone(),
-            })
-            .collect();
+        facts::add_located(&mut facts, &session, &located, |l| {
+            l.record().map(LastKnownGood::from)
+        })?;
         report.last_known_good = located.lkg.as_ref().map(|l| l.sha().to_string());
         report.forged_reverts = located.search.forged_reverts.clone();
         report.culprits = located
