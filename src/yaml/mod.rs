@@ -8,6 +8,12 @@
 //! any other byte. Aliases are resolved to a copy of the anchored node that
 //! keeps the anchor's span (editing it edits the anchor, which is what YAML
 //! means).
+//!
+//! Every YAML source here comes from the infra repo, so it is untrusted:
+//! copying anchors is what lets a few hundred bytes expand to gigabytes (a
+//! "billion laughs" alias bomb). [`Limits`] bounds the alias uses, the nodes
+//! and scalar bytes of the expanded tree, and the nesting depth; an alias is
+//! charged the whole size of its anchor *before* the copy is made.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -178,18 +184,70 @@ impl Node {
     }
 }
 
-/// A syntax error in a YAML source.
+/// A syntax error in a YAML source, or a source refused by [`Limits`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}:{column}: {message}")]
 pub struct SyntaxError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    pub kind: ErrorKind,
 }
 
-/// Parses every document of a YAML stream. An empty stream yields no
-/// documents.
+/// Why a source was not parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not valid YAML.
+    Syntax,
+    /// Valid YAML, but it would expand past a [`Limits`] bound (an alias
+    /// bomb, or a document too deep or too large to handle safely).
+    Limit,
+}
+
+/// Bounds on what one YAML stream may expand to, counted over all its
+/// documents. The defaults follow serde-saphyr's `Budget` (the maintained
+/// serde YAML crate kube uses), except the depth: Kubernetes CRD schemas nest
+/// `properties` deeper than serde-saphyr's 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Alias (`*name`) uses.
+    pub max_aliases: usize,
+    /// Nodes of the expanded tree: every scalar, list and mapping, with each
+    /// alias counted as the full copy of its anchor.
+    pub max_nodes: usize,
+    /// Bytes of scalar text in the expanded tree (a long scalar behind many
+    /// aliases is as much of a bomb as many nodes).
+    pub max_scalar_bytes: usize,
+    /// Lists and mappings nested inside one another. Consumers of the tree
+    /// (clone, drop, comparisons, the manifest walkers) recurse over it.
+    pub max_depth: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        max_aliases: 50_000,
+        max_nodes: 250_000,
+        max_scalar_bytes: 64 * 1024 * 1024,
+        max_depth: 128,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+const BOMB_HINT: &str = "YAML alias bombs are refused; remove the aliases or split the file";
+
+/// Parses every document of a YAML stream within [`Limits::DEFAULT`]. An
+/// empty stream yields no documents.
 pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
+    parse_documents_with(source, &Limits::DEFAULT)
+}
+
+/// Like [`parse_documents`], with other bounds.
+pub fn parse_documents_with(source: &str, limits: &Limits) -> Result<Vec<Node>, SyntaxError> {
     let offsets = CharOffsets::new(source);
     let mut builder = Builder {
         source,
@@ -197,12 +255,16 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
         stack: Vec::new(),
         anchors: HashMap::new(),
         documents: Vec::new(),
+        limits: *limits,
+        spent: Weight::default(),
+        aliases: 0,
     };
     for event in Parser::new_from_str(source) {
         let (event, span) = event.map_err(|e| SyntaxError {
             line: e.marker().line(),
             column: e.marker().col() + 1,
             message: e.info().to_owned(),
+            kind: ErrorKind::Syntax,
         })?;
         builder.on_event(event, span)?;
     }
@@ -230,6 +292,7 @@ pub fn parse_single(source: &str) -> Result<Node, SyntaxError> {
                 column: second.span.start.column,
                 message: "expected one YAML document, found several (remove the `---` separators)"
                     .to_owned(),
+                kind: ErrorKind::Syntax,
             })
         }
     }
@@ -335,26 +398,53 @@ fn advance(pos: Pos, c: char) -> Pos {
     }
 }
 
+/// What a subtree costs: its nodes and scalar bytes, aliases expanded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Weight {
+    fn since(self, earlier: Weight) -> Weight {
+        Weight {
+            nodes: self.nodes - earlier.nodes,
+            bytes: self.bytes - earlier.bytes,
+        }
+    }
+}
+
 enum Frame {
     Seq {
         start: Pos,
         anchor: usize,
         items: Vec<Node>,
+        /// What the stream had spent before this collection began.
+        spent_before: Weight,
     },
     Map {
         start: Pos,
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<Node>,
+        spent_before: Weight,
     },
+}
+
+struct Anchored {
+    node: Node,
+    weight: Weight,
 }
 
 struct Builder<'a> {
     source: &'a str,
     offsets: &'a CharOffsets,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     documents: Vec<Node>,
+    limits: Limits,
+    spent: Weight,
+    aliases: usize,
 }
 
 impl Builder<'_> {
@@ -376,6 +466,17 @@ impl Builder<'_> {
                     }
                     _ => end,
                 };
+                let before = self.spent;
+                charge(
+                    &mut self.spent,
+                    &self.limits,
+                    Weight {
+                        nodes: 1,
+                        bytes: text.len(),
+                    },
+                    start,
+                    false,
+                )?;
                 let node = Node {
                     value: Value::Scalar(Scalar {
                         text: text.into_owned(),
@@ -390,45 +491,88 @@ impl Builder<'_> {
                     }),
                     span: Span { start, end },
                 };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, self.spent.since(before));
                 self.push(node);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
-                    line: start.line,
-                    column: start.column,
-                    message: "alias refers to an unknown anchor".to_owned(),
-                })?;
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return Err(SyntaxError {
+                        line: start.line,
+                        column: start.column,
+                        message: "alias refers to an unknown anchor".to_owned(),
+                        kind: ErrorKind::Syntax,
+                    });
+                };
+                self.aliases += 1;
+                if self.aliases > self.limits.max_aliases {
+                    return Err(limit_error(
+                        start,
+                        format!(
+                            "more than {} aliases — {BOMB_HINT}",
+                            self.limits.max_aliases
+                        ),
+                    ));
+                }
+                // Charged before the copy: a refused alias allocates nothing.
+                charge(&mut self.spent, &self.limits, anchored.weight, start, true)?;
+                let node = anchored.node.clone();
                 self.push(node);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                start,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                start,
-                anchor,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, _) => {
+                self.open(start)?;
+                let spent_before = self.spent;
+                charge(
+                    &mut self.spent,
+                    &self.limits,
+                    Weight { nodes: 1, bytes: 0 },
+                    start,
+                    false,
+                )?;
+                self.stack.push(Frame::Seq {
+                    start,
+                    anchor,
+                    items: Vec::new(),
+                    spent_before,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.open(start)?;
+                let spent_before = self.spent;
+                charge(
+                    &mut self.spent,
+                    &self.limits,
+                    Weight { nodes: 1, bytes: 0 },
+                    start,
+                    false,
+                )?;
+                self.stack.push(Frame::Map {
+                    start,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    spent_before,
+                });
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
+                let (node, anchor, spent_before) = match self.stack.pop() {
                     Some(Frame::Seq {
                         start: s,
                         anchor,
                         items,
+                        spent_before,
                     }) => (
                         Node {
                             value: Value::Seq(items),
                             span: Span { start: s, end },
                         },
                         anchor,
+                        spent_before,
                     ),
                     Some(Frame::Map {
                         start: s,
                         anchor,
                         entries,
+                        spent_before,
                         ..
                     }) => (
                         Node {
@@ -436,16 +580,18 @@ impl Builder<'_> {
                             span: Span { start: s, end },
                         },
                         anchor,
+                        spent_before,
                     ),
                     None => {
                         return Err(SyntaxError {
                             line: start.line,
                             column: start.column,
                             message: "unbalanced collection end".to_owned(),
+                            kind: ErrorKind::Syntax,
                         });
                     }
                 };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, self.spent.since(spent_before));
                 self.push(node);
             }
             Event::StreamStart
@@ -457,11 +603,33 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    fn remember(&mut self, anchor: usize, node: &Node, weight: Weight) {
         // saphyr numbers anchors from 1; 0 means "no anchor".
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // This copy is as large as the subtree just charged, so it at
+            // most doubles what the limits allow.
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    weight,
+                },
+            );
         }
+    }
+
+    /// Refuses a list or mapping nested deeper than the limit.
+    fn open(&self, at: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(limit_error(
+                at,
+                format!(
+                    "lists and mappings are nested more than {} levels deep — flatten the document",
+                    self.limits.max_depth
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn push(&mut self, node: Node) {
@@ -477,6 +645,47 @@ impl Builder<'_> {
                 Some(key) => entries.push(Entry { key, value: node }),
             },
         }
+    }
+}
+
+/// Adds `weight` to what the stream has spent, refusing it (at `at`)
+/// when that would pass a limit.
+/// Adds `weight` to what the stream has `spent`, refusing it (at `at`) when
+/// that would pass a limit. `alias`: the weight is an anchor's copy.
+fn charge(
+    spent: &mut Weight,
+    limits: &Limits,
+    weight: Weight,
+    at: Pos,
+    alias: bool,
+) -> Result<(), SyntaxError> {
+    let nodes = spent.nodes.saturating_add(weight.nodes);
+    let bytes = spent.bytes.saturating_add(weight.bytes);
+    let exceeded = if nodes > limits.max_nodes {
+        Some((limits.max_nodes, "nodes"))
+    } else if bytes > limits.max_scalar_bytes {
+        Some((limits.max_scalar_bytes, "bytes of text"))
+    } else {
+        None
+    };
+    if let Some((limit, unit)) = exceeded {
+        let message = if alias {
+            format!("alias expansion exceeds {limit} {unit} — {BOMB_HINT}")
+        } else {
+            format!("the YAML stream has more than {limit} {unit} — split the file")
+        };
+        return Err(limit_error(at, message));
+    }
+    *spent = Weight { nodes, bytes };
+    Ok(())
+}
+
+fn limit_error(at: Pos, message: String) -> SyntaxError {
+    SyntaxError {
+        line: at.line,
+        column: at.column,
+        message,
+        kind: ErrorKind::Limit,
     }
 }
 
@@ -553,5 +762,107 @@ mod tests {
     fn syntax_errors_carry_position() {
         let err = parse_single("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.line >= 1 && err.column >= 1, "{err}");
+        assert_eq!(err.kind, ErrorKind::Syntax);
+    }
+
+    /// `levels` mappings of `fan_out` aliases, each to the level before: the
+    /// expanded tree has about `fan_out^levels` nodes.
+    fn bomb(fan_out: usize, levels: usize) -> String {
+        let mut src = format!("l0: &l0 [{}]\n", vec!["lol"; fan_out].join(", "));
+        for i in 1..levels {
+            let refs = vec![format!("*l{}", i - 1); fan_out].join(", ");
+            src.push_str(&format!("l{i}: &l{i} [{refs}]\n"));
+        }
+        src
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_at_the_alias() {
+        // 9^6 = 531,441 expanded nodes, past the default 250,000.
+        let src = bomb(9, 6);
+        let err = parse_single(&src).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Limit, "{err}");
+        assert_eq!(
+            err.message,
+            "alias expansion exceeds 250000 nodes — YAML alias bombs are refused; remove the aliases or split the file"
+        );
+        // The refused alias is on the last line, where the bomb goes off.
+        let line = src.lines().nth(err.line - 1).unwrap();
+        assert!(line.starts_with("l5:"), "{err}");
+        assert!(line[err.column - 1..].starts_with("*l4"), "{err}");
+    }
+
+    #[test]
+    fn every_alias_use_counts() {
+        let src = format!("a: &a x\nb: [{}]\n", vec!["*a"; 101].join(", "));
+        let tight = Limits {
+            max_aliases: 100,
+            ..Limits::DEFAULT
+        };
+        let err = parse_documents_with(&src, &tight).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Limit);
+        assert!(err.message.starts_with("more than 100 aliases — "), "{err}");
+        let enough = Limits {
+            max_aliases: 101,
+            ..Limits::DEFAULT
+        };
+        assert_eq!(parse_documents_with(&src, &enough).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn long_scalars_behind_aliases_count_their_bytes() {
+        let src = format!("a: &a {}\nb: [*a, *a, *a]\n", "x".repeat(100));
+        let limits = Limits {
+            max_scalar_bytes: 399,
+            ..Limits::DEFAULT
+        };
+        let err = parse_documents_with(&src, &limits).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Limit);
+        assert!(
+            err.message
+                .starts_with("alias expansion exceeds 399 bytes of text"),
+            "{err}"
+        );
+        let limits = Limits {
+            max_scalar_bytes: 400 + "a".len() + "b".len(),
+            ..Limits::DEFAULT
+        };
+        assert!(parse_documents_with(&src, &limits).is_ok());
+    }
+
+    #[test]
+    fn node_limit_is_exact() {
+        // One mapping, two keys, a list of three: 1 + 2 + 1 + 3 + 1 = 8.
+        let src = "a: x\nb: [1, 2, 3]\n";
+        let at = |max_nodes| Limits {
+            max_nodes,
+            ..Limits::DEFAULT
+        };
+        assert!(parse_documents_with(src, &at(8)).is_ok());
+        let err = parse_documents_with(src, &at(7)).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Limit);
+        assert_eq!(
+            err.message,
+            "the YAML stream has more than 7 nodes — split the file"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep: String = (0..200)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect::<String>()
+            + &" ".repeat(200)
+            + "v\n";
+        let err = parse_single(&deep).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Limit, "{err}");
+        assert_eq!(err.line, Limits::DEFAULT.max_depth + 1, "{err}");
+        assert!(err.message.contains("more than 128 levels deep"), "{err}");
+        let shallow: String = (0..100)
+            .map(|i| format!("{}k:\n", " ".repeat(i)))
+            .collect::<String>()
+            + &" ".repeat(100)
+            + "v\n";
+        assert!(parse_single(&shallow).is_ok());
     }
 }
