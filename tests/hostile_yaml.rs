@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::infra::{Sandbox, stderr};
+use support::infra::{Sandbox, good_digest, stderr};
 
 /// Address space for one run, in KiB. A normal run needs well under this;
 /// expanding the bombs below needs several GiB.
@@ -151,6 +151,43 @@ fn an_alias_bomb_in_a_manifest_fails_that_plan_with_its_position() {
     );
     assert_exit(&out, 1);
     assert_points_at_the_bomb(&stderr(&out), "apps/guestbook/bomb.yaml", &manifest);
+
+    // The other app in the same repo is not affected.
+    let billing = format!(
+        "registry.example.com:5000/acme/billing:2.3.0@{}",
+        good_digest()
+    );
+    sb.json(
+        &[
+            "record",
+            "--app",
+            "billing",
+            "--revision",
+            &sb.good,
+            "--image",
+            &billing,
+        ],
+        0,
+    );
+    let out = sb.run_limited(
+        &[
+            "--output",
+            "json",
+            "plan",
+            "--app",
+            "billing",
+            "--deployed",
+            &sb.bad,
+        ],
+        MEMORY_LIMIT_KIB,
+    );
+    assert_exit(&out, 0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["apps"][0]["action"], "dry_run", "{report}");
+    assert_eq!(
+        report["apps"][0]["pinned_images"][0]["digest"],
+        good_digest().as_str()
+    );
 }
 
 #[test]
