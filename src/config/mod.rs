@@ -59,13 +59,49 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The largest config file read. Real configs are a few KiB; the file
+/// comes from the infra repo (or `--config`, which may name a device such as
+/// `/dev/zero`), so it is read through a bound, never to its end.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Reads and checks a config file.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let source = read_bounded(path, MAX_FILE_BYTES).map_err(read_error)?;
     parse(&path.display().to_string(), &source)
+}
+
+/// Reads at most `cap` bytes of UTF-8 text; a longer file is an error that
+/// gives its size when it has one. Reads through `take` rather than trusting
+/// `metadata().len()`: character devices and pipes report 0.
+fn read_bounded(path: &Path, cap: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        let size = std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| format!("{} bytes, ", m.len()))
+            .unwrap_or_default();
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "{size}more than {} MiB, the limit for a config file",
+                cap / (1024 * 1024)
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text ({})", e.utf8_error()),
+        )
+    })
 }
 
 /// Checks config text. `file_name` is used in diagnostics only.
@@ -76,6 +112,17 @@ pub fn parse(file_name: &str, source: &str) -> Result<Loaded, ConfigError> {
     };
     let root = match crate::yaml::parse_single(source) {
         Ok(root) => root,
+        Err(e) if e.kind == crate::yaml::ErrorKind::Limit => {
+            // The message says what was refused and what to do.
+            return Err(invalid(vec![Diagnostic {
+                severity: DiagnosticSeverity::Error,
+                line: e.line.max(1),
+                column: e.column.max(1),
+                path: String::new(),
+                message: e.message,
+                hint: None,
+            }]));
+        }
         Err(e) => {
             return Err(invalid(vec![Diagnostic {
                 severity: DiagnosticSeverity::Error,

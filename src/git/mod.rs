@@ -189,7 +189,9 @@ impl InfraRepo {
             )))
     }
 
-    /// The file at `path` in `rev`, if any.
+    /// The file at `path` in `rev`, if any. Files revertbot reads from the
+    /// repo are manifests or small markers: one over the manifest size
+    /// limit is refused before it is inflated.
     pub fn read_file(&self, rev: &CommitSha, path: &str) -> Result<Option<Vec<u8>>> {
         let commit = self.find_commit(rev)?;
         let tree = commit
@@ -198,6 +200,7 @@ impl InfraRepo {
         let Ok(entry) = tree.get_path(Path::new(path)) else {
             return Ok(None);
         };
+        crate::manifest::check_size(path, self.blob_size(entry.id(), path)?)?;
         let blob = self
             .repo
             .find_blob(entry.id())
@@ -214,6 +217,19 @@ impl InfraRepo {
             .ok()
             .filter(|id| self.repo.find_commit(*id).is_ok())
             .map(to_sha))
+    }
+
+    /// The size of a blob, read from the object header without inflating
+    /// its content.
+    pub(crate) fn blob_size(&self, id: git2::Oid, path: &str) -> Result<u64> {
+        let odb = self
+            .repo
+            .odb()
+            .map_err(GitError::git("opening the object database".to_owned()))?;
+        let (size, _) = odb
+            .read_header(id)
+            .map_err(GitError::git(format!("reading the size of {path}")))?;
+        Ok(size as u64)
     }
 
     /// Full message of a commit.

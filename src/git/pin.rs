@@ -29,6 +29,8 @@ impl InfraRepo {
             .collect();
         for mut entry in manifests {
             let path = full_path(prefix, &entry.path);
+            // Checked before the blob is inflated into memory.
+            manifest::check_size(&path, self.blob_size(entry.id, &path)?)?;
             let blob = self
                 .raw()
                 .find_blob(entry.id)

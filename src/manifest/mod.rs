@@ -220,11 +220,42 @@ pub enum ManifestError {
     Verification { path: String, detail: String },
     #[error("helm rule glob `{glob}` is invalid: {message} — fix the `files` pattern")]
     BadGlob { glob: String, message: String },
+    /// Valid YAML that would expand past the parser's bounds (an alias
+    /// bomb, nesting too deep): the message says which bound and what to do.
+    #[error("{path}:{line}:{column}: {message}")]
+    Refused {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: {size} bytes, more than {} MiB, the limit for a manifest — split the file",
+        MAX_FILE_BYTES / (1024 * 1024)
+    )]
+    TooLarge { path: String, size: u64 },
+}
+
+/// The largest manifest read from the infra repo. Generated bundles (CRDs,
+/// an Argo CD `install.yaml`) run to a few MiB; a blob is inflated in memory
+/// whole, and a small push can carry a huge, well-compressed one.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Refuses a manifest of `size` bytes over [`MAX_FILE_BYTES`] (callers that
+/// can see a size before loading the content check it first).
+pub fn check_size(path: &str, size: u64) -> Result<(), ManifestError> {
+    if size > MAX_FILE_BYTES {
+        return Err(ManifestError::TooLarge {
+            path: path.to_owned(),
+            size,
+        });
+    }
+    Ok(())
 }
 
 /// Lists the image references in one file.
 pub fn scan(path: &str, content: &str, rules: &PinRules) -> Result<Scan, ManifestError> {
-    Ok(match parse(path, content, rules) {
+    Ok(match parse(path, content, rules)? {
         Parsed::Skipped(reason) => Scan {
             skipped: Some(reason),
             ..Scan::default()
@@ -260,7 +291,7 @@ pub fn pin(
         unchanged: Vec::new(),
         mismatched: Vec::new(),
     };
-    let docs = match parse(path, content, rules) {
+    let docs = match parse(path, content, rules)? {
         Parsed::Skipped(_) => return Ok(outcome),
         Parsed::Documents(docs) => docs,
     };
@@ -327,7 +358,10 @@ enum Parsed {
     Documents(Vec<yaml::Node>),
 }
 
-fn parse(path: &str, content: &str, rules: &PinRules) -> Parsed {
+/// A file that is not YAML is skipped (with the reason); one that is too
+/// large or would expand past the parser's bounds is an error, so the app's
+/// plan fails and says why instead of silently leaving the file unpinned.
+fn parse(path: &str, content: &str, rules: &PinRules) -> Result<Parsed, ManifestError> {
     let file_name = Path::new(path)
         .file_name()
         .and_then(|n| n.to_str())
@@ -338,11 +372,22 @@ fn parse(path: &str, content: &str, rules: &PinRules) -> Parsed {
         || file_name == "Kustomization"
         || rules.helm.iter().any(|r| r.files.is_match(path));
     if !yaml_like {
-        return Parsed::Skipped("not a YAML file (by its extension)".to_owned());
+        return Ok(Parsed::Skipped(
+            "not a YAML file (by its extension)".to_owned(),
+        ));
     }
+    check_size(path, content.len() as u64)?;
     let templated = content.contains("{{");
     let in_templates = path.split('/').any(|c| c == "templates");
-    match yaml::parse_documents(content) {
+    Ok(match yaml::parse_documents(content) {
+        Err(e) if e.kind == yaml::ErrorKind::Limit => {
+            return Err(ManifestError::Refused {
+                path: path.to_owned(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            });
+        }
         Err(e) if templated => Parsed::Skipped(format!(
             "a Go/Helm template, not plain YAML ({e}); pin the chart's values file instead"
         )),
@@ -351,7 +396,7 @@ fn parse(path: &str, content: &str, rules: &PinRules) -> Parsed {
             "a Helm chart template (contains `{{`); pin the chart's values file instead".to_owned(),
         ),
         Ok(docs) => Parsed::Documents(docs),
-    }
+    })
 }
 
 enum Decision<'a> {

@@ -406,3 +406,59 @@ fn kustomization_without_api_version() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_alias_bomb_is_an_error_naming_the_file_not_a_skip() {
+    let mut src = format!(
+        "{}x: &l0 [{}]\n",
+        deployment("nginx:1.25"),
+        ["lol"; 9].join(", ")
+    );
+    for i in 1..7 {
+        src.push_str(&format!(
+            "l{i}: &l{i} [{}]\n",
+            vec![format!("*l{}", i - 1); 9].join(", ")
+        ));
+    }
+    for err in [
+        scan("app/bomb.yaml", &src, &PinRules::default()).unwrap_err(),
+        pin(
+            "app/bomb.yaml",
+            &src,
+            &PinRules::default(),
+            &targets(&[&format!("nginx:1.25@{A}")]),
+        )
+        .unwrap_err(),
+    ] {
+        assert!(matches!(err, ManifestError::Refused { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("app/bomb.yaml:"), "{text}");
+        assert!(
+            text.contains("alias expansion exceeds 250000 nodes — YAML alias bombs are refused"),
+            "{text}"
+        );
+    }
+    // Plain invalid YAML is still skipped with the reason.
+    let skipped = scan("app/bad.yaml", "a: [1,\n", &PinRules::default()).unwrap();
+    assert!(skipped.skipped.unwrap().starts_with("not valid YAML"));
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_with_its_size() {
+    let big = format!(
+        "{}# {}\n",
+        deployment("nginx:1.25"),
+        "x".repeat(MAX_FILE_BYTES as usize)
+    );
+    let err = scan("app/big.yaml", &big, &PinRules::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "app/big.yaml: {} bytes, more than 8 MiB, the limit for a manifest — split the file",
+            big.len()
+        )
+    );
+    let at_limit = format!("{}#", deployment("nginx:1.25"));
+    assert!(check_size("app/ok.yaml", MAX_FILE_BYTES).is_ok());
+    assert!(scan("app/ok.yaml", &at_limit, &PinRules::default()).is_ok());
+}

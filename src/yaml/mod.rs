@@ -8,15 +8,25 @@
 //! any other byte. Aliases are resolved to a copy of the anchored node that
 //! keeps the anchor's span (editing it edits the anchor, which is what YAML
 //! means).
+//!
+//! Every YAML source here comes from the infra repo, so it is untrusted:
+//! copying anchors is what lets a few hundred bytes expand to gigabytes (a
+//! "billion laughs" alias bomb). [`Limits`] bounds the alias uses, the nodes
+//! and scalar bytes of the expanded tree, and the nesting depth; an alias is
+//! charged the whole size of its anchor *before* the copy is made.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span as RawSpan};
 
+mod limits;
 mod render;
 
+pub use limits::Limits;
 pub use render::render_scalar;
+
+use limits::{BOMB_HINT, Weight, charge, limit_error};
 
 /// A position in the source: byte offset, 1-based line and 1-based column
 /// (columns count characters, as editors do).
@@ -178,18 +188,34 @@ impl Node {
     }
 }
 
-/// A syntax error in a YAML source.
+/// A syntax error in a YAML source, or a source refused by [`Limits`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}:{column}: {message}")]
 pub struct SyntaxError {
     pub line: usize,
     pub column: usize,
     pub message: String,
+    pub kind: ErrorKind,
 }
 
-/// Parses every document of a YAML stream. An empty stream yields no
-/// documents.
+/// Why a source was not parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not valid YAML.
+    Syntax,
+    /// Valid YAML, but it would expand past a [`Limits`] bound (an alias
+    /// bomb, or a document too deep or too large to handle safely).
+    Limit,
+}
+
+/// Parses every document of a YAML stream within [`Limits::DEFAULT`]. An
+/// empty stream yields no documents.
 pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
+    parse_documents_with(source, &Limits::DEFAULT)
+}
+
+/// Like [`parse_documents`], with other bounds.
+pub fn parse_documents_with(source: &str, limits: &Limits) -> Result<Vec<Node>, SyntaxError> {
     let offsets = CharOffsets::new(source);
     let mut builder = Builder {
         source,
@@ -197,12 +223,16 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
         stack: Vec::new(),
         anchors: HashMap::new(),
         documents: Vec::new(),
+        limits: *limits,
+        spent: Weight::default(),
+        aliases: 0,
     };
     for event in Parser::new_from_str(source) {
         let (event, span) = event.map_err(|e| SyntaxError {
             line: e.marker().line(),
             column: e.marker().col() + 1,
             message: e.info().to_owned(),
+            kind: ErrorKind::Syntax,
         })?;
         builder.on_event(event, span)?;
     }
@@ -230,6 +260,7 @@ pub fn parse_single(source: &str) -> Result<Node, SyntaxError> {
                 column: second.span.start.column,
                 message: "expected one YAML document, found several (remove the `---` separators)"
                     .to_owned(),
+                kind: ErrorKind::Syntax,
             })
         }
     }
@@ -340,21 +371,32 @@ enum Frame {
         start: Pos,
         anchor: usize,
         items: Vec<Node>,
+        /// What the stream had spent before this collection began.
+        spent_before: Weight,
     },
     Map {
         start: Pos,
         anchor: usize,
         entries: Vec<Entry>,
         pending_key: Option<Node>,
+        spent_before: Weight,
     },
+}
+
+struct Anchored {
+    node: Node,
+    weight: Weight,
 }
 
 struct Builder<'a> {
     source: &'a str,
     offsets: &'a CharOffsets,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Anchored>,
     documents: Vec<Node>,
+    limits: Limits,
+    spent: Weight,
+    aliases: usize,
 }
 
 impl Builder<'_> {
@@ -376,6 +418,17 @@ impl Builder<'_> {
                     }
                     _ => end,
                 };
+                let before = self.spent;
+                charge(
+                    &mut self.spent,
+                    &self.limits,
+                    Weight {
+                        nodes: 1,
+                        bytes: text.len(),
+                    },
+                    start,
+                    false,
+                )?;
                 let node = Node {
                     value: Value::Scalar(Scalar {
                         text: text.into_owned(),
@@ -390,45 +443,88 @@ impl Builder<'_> {
                     }),
                     span: Span { start, end },
                 };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, self.spent.since(before));
                 self.push(node);
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
-                    line: start.line,
-                    column: start.column,
-                    message: "alias refers to an unknown anchor".to_owned(),
-                })?;
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return Err(SyntaxError {
+                        line: start.line,
+                        column: start.column,
+                        message: "alias refers to an unknown anchor".to_owned(),
+                        kind: ErrorKind::Syntax,
+                    });
+                };
+                self.aliases += 1;
+                if self.aliases > self.limits.max_aliases {
+                    return Err(limit_error(
+                        start,
+                        format!(
+                            "more than {} aliases — {BOMB_HINT}",
+                            self.limits.max_aliases
+                        ),
+                    ));
+                }
+                // Charged before the copy: a refused alias allocates nothing.
+                charge(&mut self.spent, &self.limits, anchored.weight, start, true)?;
+                let node = anchored.node.clone();
                 self.push(node);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                start,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                start,
-                anchor,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
+            Event::SequenceStart(anchor, _) => {
+                self.open(start)?;
+                let spent_before = self.spent;
+                charge(
+                    &mut self.spent,
+                    &self.limits,
+                    Weight { nodes: 1, bytes: 0 },
+                    start,
+                    false,
+                )?;
+                self.stack.push(Frame::Seq {
+                    start,
+                    anchor,
+                    items: Vec::new(),
+                    spent_before,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.open(start)?;
+                let spent_before = self.spent;
+                charge(
+                    &mut self.spent,
+                    &self.limits,
+                    Weight { nodes: 1, bytes: 0 },
+                    start,
+                    false,
+                )?;
+                self.stack.push(Frame::Map {
+                    start,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    spent_before,
+                });
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
+                let (node, anchor, spent_before) = match self.stack.pop() {
                     Some(Frame::Seq {
                         start: s,
                         anchor,
                         items,
+                        spent_before,
                     }) => (
                         Node {
                             value: Value::Seq(items),
                             span: Span { start: s, end },
                         },
                         anchor,
+                        spent_before,
                     ),
                     Some(Frame::Map {
                         start: s,
                         anchor,
                         entries,
+                        spent_before,
                         ..
                     }) => (
                         Node {
@@ -436,16 +532,18 @@ impl Builder<'_> {
                             span: Span { start: s, end },
                         },
                         anchor,
+                        spent_before,
                     ),
                     None => {
                         return Err(SyntaxError {
                             line: start.line,
                             column: start.column,
                             message: "unbalanced collection end".to_owned(),
+                            kind: ErrorKind::Syntax,
                         });
                     }
                 };
-                self.remember(anchor, &node);
+                self.remember(anchor, &node, self.spent.since(spent_before));
                 self.push(node);
             }
             Event::StreamStart
@@ -457,11 +555,33 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    fn remember(&mut self, anchor: usize, node: &Node, weight: Weight) {
         // saphyr numbers anchors from 1; 0 means "no anchor".
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // This copy is as large as the subtree just charged, so it at
+            // most doubles what the limits allow.
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    weight,
+                },
+            );
         }
+    }
+
+    /// Refuses a list or mapping nested deeper than the limit.
+    fn open(&self, at: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(limit_error(
+                at,
+                format!(
+                    "lists and mappings are nested more than {} levels deep — flatten the document",
+                    self.limits.max_depth
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn push(&mut self, node: Node) {
@@ -480,6 +600,8 @@ impl Builder<'_> {
     }
 }
 
+/// Adds `weight` to what the stream has spent, refusing it (at `at`)
+/// when that would pass a limit.
 impl fmt::Display for Style {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -493,65 +615,4 @@ impl fmt::Display for Style {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scalar_spans_cover_exactly_the_written_text() {
-        let src = "a: plain\nb: 'single'\nc: \"double\"\nd: é-ü\ne: x:y@z\n";
-        let doc = parse_single(src).unwrap();
-        let pick = |k: &str| &src[doc.get(k).unwrap().span.bytes()];
-        assert_eq!(pick("a"), "plain");
-        assert_eq!(pick("b"), "'single'");
-        assert_eq!(pick("c"), "\"double\"");
-        assert_eq!(pick("d"), "é-ü");
-        assert_eq!(pick("e"), "x:y@z");
-        assert_eq!(doc.get("d").unwrap().span.start.line, 4);
-        assert_eq!(doc.get("d").unwrap().span.start.column, 4);
-    }
-
-    #[test]
-    fn quoted_spans_stop_at_the_closing_quote() {
-        let src = "a: 'x' # c\nb: \"y\\\" z\"   # d\nc: 'it''s'  \nd: {k: 'v' , l: \"w\" }\ne: &q \"é\"\t# ü\n";
-        let doc = parse_single(src).unwrap();
-        let pick = |k: &str| &src[doc.get(k).unwrap().span.bytes()];
-        assert_eq!(pick("a"), "'x'");
-        assert_eq!(pick("b"), "\"y\\\" z\"");
-        assert_eq!(pick("c"), "'it''s'");
-        assert_eq!(&src[doc.get_path("d.k").unwrap().span.bytes()], "'v'");
-        assert_eq!(&src[doc.get_path("d.l").unwrap().span.bytes()], "\"w\"");
-        assert_eq!(pick("e"), "\"é\"");
-        let e = doc.get("e").unwrap().span;
-        assert_eq!((e.end.line, e.end.column), (5, 10));
-        let multi = "a: 'x\n  y' # c\n";
-        let doc = parse_single(multi).unwrap();
-        let a = doc.get("a").unwrap().span;
-        assert_eq!(&multi[a.bytes()], "'x\n  y'");
-        assert_eq!((a.end.line, a.end.column), (2, 5));
-    }
-
-    #[test]
-    fn spans_are_byte_offsets_after_multibyte_text() {
-        let src = "# ünïcödé comment\nimage: 'nginx:1.25'\n";
-        let doc = parse_single(src).unwrap();
-        assert_eq!(&src[doc.get("image").unwrap().span.bytes()], "'nginx:1.25'");
-    }
-
-    #[test]
-    fn multi_document_streams_and_aliases() {
-        let src = "a: &img nginx\nb: *img\nt: !!str  tagged\n---\nc: [1, 2]\n";
-        let docs = parse_documents(src).unwrap();
-        assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].get("b").unwrap().as_str(), Some("nginx"));
-        // The alias keeps the anchor's span: editing it edits the anchor.
-        assert_eq!(&src[docs[0].get("b").unwrap().span.bytes()], "nginx");
-        assert_eq!(&src[docs[0].get("t").unwrap().span.bytes()], "tagged");
-        assert_eq!(docs[1].get("c").unwrap().as_seq().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn syntax_errors_carry_position() {
-        let err = parse_single("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(err.line >= 1 && err.column >= 1, "{err}");
-    }
-}
+mod tests;

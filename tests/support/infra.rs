@@ -148,19 +148,39 @@ impl Sandbox {
 
     /// Runs with extra environment variables (e.g. `KUBECONFIG`).
     pub fn run_with_env(&self, args: &[&str], token: &str, env: &[(&str, &str)]) -> Output {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_revertbot"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GITHUB_TOKEN", token)
-            .env("RUST_LOG", "revertbot=info")
-            .current_dir(self.checkout())
-            .args(args);
+        let mut cmd = self.command(std::process::Command::new(env!("CARGO_BIN_EXE_revertbot")));
+        cmd.env("GITHUB_TOKEN", token).args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.output().expect("run revertbot")
+    }
+
+    /// Runs with at most `kib` KiB of address space (`ulimit -v`; the tests
+    /// may not use `unsafe` for `setrlimit`), so a run that allocates
+    /// without bound dies instead of passing.
+    pub fn run_limited(&self, args: &[&str], kib: u64) -> Output {
+        let mut sh = std::process::Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_revertbot"));
+        let mut cmd = self.command(sh);
+        // glibc reserves 64 MiB of address space per malloc arena.
+        cmd.env("MALLOC_ARENA_MAX", "2")
+            .env("GITHUB_TOKEN", self.host.token())
+            .args(args);
+        cmd.output().expect("run revertbot under sh")
+    }
+
+    /// `cmd` with only the environment revertbot needs, in the checkout.
+    fn command(&self, mut cmd: std::process::Command) -> std::process::Command {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("RUST_LOG", "revertbot=info")
+            .current_dir(self.checkout());
+        cmd
     }
 
     /// Runs and parses `--output json`, asserting the exit code.
