@@ -442,7 +442,7 @@ mod tests {
         assert_eq!(trailers.last_known_good, Some(sha('a')));
         assert_eq!(trailers.pinned_images.len(), 1);
         assert_eq!(trailers.approved_by, vec!["U0123ABCD".to_owned()]);
-        assert!(trailers.is_revertbot_revert());
+        assert!(trailers.claims_revert_for("guestbook"));
     }
 
     #[test]
