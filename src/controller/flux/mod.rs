@@ -4,8 +4,10 @@
 //! `HelmRelease` (`helm.toolkit.fluxcd.io/v2`). Both are read as
 //! `DynamicObject`s and converted at this edge ([`status`]): health from the
 //! conditions (only those written for the current `metadata.generation`),
-//! revisions from `status.lastAppliedRevision` / `lastAttemptedRevision`
-//! (a HelmRelease's git revision is its parent Kustomization's), pods from
+//! revisions from what the Kustomization runs ([`live`]: with health checks
+//! on, `lastAppliedRevision` lags what the cluster runs) and
+//! `lastAttemptedRevision` (a HelmRelease's git revision is its parent
+//! Kustomization's), pods from
 //! the Kustomization inventory or the HelmRelease's labelled workloads
 //! ([`pods`]).
 //!
@@ -14,6 +16,7 @@
 //! retry policy.
 
 mod call;
+mod live;
 mod objects;
 mod pods;
 mod refresh;
