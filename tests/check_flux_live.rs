@@ -29,6 +29,21 @@ apps:
     wait: { timeout: 8s }
 ";
 
+/// [`CONFIG`] with `policy.warning: push`.
+const WARNING_PUSH_CONFIG: &str = "\
+version: 1
+repo: { remote: origin, branch: main }
+apps:
+  - name: guestbook
+    paths: [\"apps/guestbook/**\"]
+    flux: { kind: Kustomization, name: guestbook, namespace: flux-system }
+    health:
+      controller: true
+      pods: { crashloop: true, not_ready_for: 1m }
+    policy: { critical: push, warning: push, grace: 0s, cooldown: 30m }
+    wait: { timeout: 8s }
+";
+
 /// The same app deployed as a HelmRelease (`default/guestbook`) that the
 /// `flux-system/guestbook` Kustomization applies from git.
 const HELM_CONFIG: &str = "\
@@ -159,6 +174,31 @@ async fn a_commit_flux_cannot_apply_or_build_is_a_warning_naming_it() {
         assert!(why.contains("policy asks for approval first"), "{why}");
         assert_eq!(s.sb.remote_tip(), before);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_warning_push_the_commit_flux_cannot_apply_is_reverted() {
+    let s = recorded_good(WARNING_PUSH_CONFIG).await;
+    s.fake.insert(kustomization_in(KsState::ApplyFailed {
+        applied: &s.sb.good,
+        attempted: &s.sb.bad,
+    }));
+    s.apply_the_tip_on_reconcile(Wait::No);
+    let report = s.check(0).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "breach", "{report}");
+    assert_eq!(app["culprits"], json!([s.sb.bad]), "{report}");
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    let revert = app["revert_commit"].as_str().unwrap();
+    assert_eq!(s.sb.remote_tip(), revert);
+    assert_eq!(
+        s.status()["lastAppliedRevision"],
+        json!(format!("main@sha1:{revert}"))
+    );
+    // Nothing ran the commit Flux could not apply: nothing to quarantine.
+    let note = s.sb.remote_note(revert).unwrap();
+    assert_eq!(note["incidents"][0]["bad_images"], json!([]), "{note}");
 }
 
 /// The HelmRelease `default/guestbook` from a fixture, applied by the

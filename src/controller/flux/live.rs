@@ -215,6 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn legacy_revisions_work_the_same() {
+        let legacy = |sha: &str| format!("master/{sha}");
+        let o = object(json!({
+            "lastAppliedRevision": legacy(GOOD), "lastAttemptedRevision": legacy(BAD),
+            "conditions": [
+                condition("Reconciling", "True", "Progressing",
+                          &format!("Running health checks for revision {} with a timeout of 1m0s", legacy(BAD))),
+                condition("Ready", "Unknown", "Progressing", "Reconciliation in progress"),
+            ],
+        }));
+        assert_eq!(kustomization_revisions(&o).live, sha(BAD));
+        let o = object(json!({
+            "lastAppliedRevision": legacy(GOOD), "lastAttemptedRevision": legacy(BAD),
+            "conditions": [condition("Ready", "False", "HealthCheckFailed", "health check failed")],
+            "history": [{"lastReconciledStatus": "HealthCheckFailed", "metadata": {"revision": legacy(BAD)}}],
+        }));
+        assert_eq!(kustomization_revisions(&o).live, sha(BAD));
+    }
+
+    #[test]
     fn a_failed_health_check_runs_the_attempted_revision() {
         let o = object(json!({
             "lastAppliedRevision": rev(GOOD), "lastAttemptedRevision": rev(BAD),

@@ -290,7 +290,8 @@ impl Controller for Flux {
     /// Flux cannot be told to apply a particular revision: it always applies
     /// the tip of the branch its source follows. So `sync` is a reconcile
     /// request (as [`Controller::refresh`]) followed by a check: `Ok` when
-    /// Flux has applied `revision`; when it has applied something else it
+    /// the cluster runs `revision` (applied, health checks passed or not —
+    /// the wait for Healthy judges those); when it runs something else it
     /// returns [`ControllerError::Http`] with status 409 saying which — the
     /// caller's wait loop may still see it arrive later, since the source
     /// may not have fetched the commit yet.
