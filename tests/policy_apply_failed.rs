@@ -32,6 +32,8 @@ fn apply_failed() -> Scenario {
     s
 }
 
+type Setup = fn(&mut Scenario);
+
 fn outcome(d: &Decision) -> String {
     match d {
         Decision::RequestApproval(_) => "approval".into(),
@@ -64,7 +66,7 @@ fn an_apply_failure_is_a_warning_that_replaces_controller_degraded() {
 
 #[test]
 fn an_apply_failure_follows_policy_warning_and_the_guards() {
-    let cases: [(&str, fn(&mut Scenario), &str); 5] = [
+    let cases: [(&str, Setup, &str); 5] = [
         ("default", |_| {}, "approval"),
         (
             "warning: push",

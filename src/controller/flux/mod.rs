@@ -308,7 +308,7 @@ impl Controller for Flux {
             doing: format!("syncing {} to {revision}", app.describe()),
             status: 409,
             message: format!(
-                "Flux applies the tip of its source branch and cannot sync to a chosen revision; after a reconcile it has applied {applied} — push {revision} to the branch Flux follows and wait"
+                "Flux applies the tip of its source branch and cannot sync to a chosen revision; after a reconcile the cluster runs {applied} — push {revision} to the branch Flux follows and wait"
             ),
         })
     }

@@ -457,6 +457,12 @@ mod tests {
             serde_json::json!([{"type":"Ready","status":"False","reason":"DependencyNotReady","observedGeneration":1}]),
         );
         assert_eq!(health(&o).0, Health::Progressing);
+        // A new revision arrived mid-check; kustomize-controller starts over.
+        let o = object(
+            1,
+            serde_json::json!([{"type":"Ready","status":"False","reason":"HealthCheckCanceled","observedGeneration":1}]),
+        );
+        assert_eq!(health(&o).0, Health::Progressing);
     }
 
     #[test]
