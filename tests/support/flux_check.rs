@@ -141,10 +141,10 @@ impl Setup {
 
     /// Waits until Flux runs the health checks of a revision other than
     /// `bad` (the revert), then rolls the pods out to the pinned
-    /// last-known-good and ends the checks: Ready at that revision. Returns
-    /// the revision and how many requests the fake had served by then, or
-    /// `None` when no revert came within ~12 s.
-    pub async fn pass_health_checks(&self, bad: &str) -> Option<(String, usize)> {
+    /// last-known-good and ends the checks: Ready at that revision (and the
+    /// reconcile echo). Returns the revision, or `None` when no revert came
+    /// within ~12 s.
+    pub async fn pass_health_checks(&self, bad: &str) -> Option<String> {
         let mut checking = None;
         for _ in 0..600 {
             let status = self.status();
@@ -166,7 +166,7 @@ impl Setup {
             .finish_reconcile("kustomizations", "flux-system", "guestbook", |o| {
                 set_status(o, KsState::Ready(&revision));
             });
-        Some((revision, self.fake.requests().len()))
+        Some(revision)
     }
 
     /// The rollout back to the pinned digest replaces the crash-looping pod.
