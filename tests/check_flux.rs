@@ -4,13 +4,16 @@
 
 mod support;
 
-use std::sync::Arc;
+use serde_json::json;
+use support::fake_kube::{Echo, Fault};
+use support::flux_check::{
+    BAD_DIGEST, HASH_BAD, IMAGE_V1, IMAGE_V2, Setup, Wait, setup as setup_with,
+};
+use support::flux_objects::{KsState, kustomization, kustomization_in, workload};
+use support::infra::{REMOTE, good_digest};
 
-use serde_json::{Value, json};
-use support::fake_kube::{Echo, FakeKube, Fault};
-use support::flux_objects::{git_repository, kustomization, workload};
-use support::infra::{REMOTE, Sandbox, good_digest, stderr};
-
+/// Flux runs the guestbook Kustomization without `wait` or `healthChecks`
+/// (Ready as soon as the apply succeeds); only the pods tell a bad rollout.
 const CONFIG: &str = "\
 version: 1
 repo: { remote: origin, branch: main }
@@ -25,125 +28,14 @@ apps:
     wait: { timeout: 8s }
 ";
 
-const HASH_GOOD: &str = "6d4cf56db6";
-const HASH_BAD: &str = "7f9c2ba4e8";
-const IMAGE_V1: &str = "ghcr.io/acme/guestbook:v1";
-const IMAGE_V2: &str = "ghcr.io/acme/guestbook:v2";
-const BAD_DIGEST: &str = "sha256:badbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadbadb";
-
-struct Setup {
-    sb: Arc<Sandbox>,
-    fake: FakeKube,
-    kubeconfig: String,
-    _dir: tempfile::TempDir,
-}
-
 async fn setup() -> Setup {
-    let sb = Arc::new(
-        tokio::task::spawn_blocking(|| Sandbox::with_config(CONFIG))
-            .await
-            .unwrap(),
-    );
-    let fake = FakeKube::start().await;
-    fake.insert(git_repository());
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = fake.write_kubeconfig(dir.path()).display().to_string();
-    Setup {
-        sb,
-        fake,
-        kubeconfig,
-        _dir: dir,
-    }
+    setup_with(CONFIG).await
 }
 
-impl Setup {
-    async fn check(&self, expected_exit: i32) -> Value {
-        self.check_any(&[expected_exit]).await
-    }
-
-    async fn check_any(&self, expected: &[i32]) -> Value {
-        self.run_any(&["check"], expected).await
-    }
-
-    async fn run_any(&self, args: &[&str], expected: &[i32]) -> Value {
-        let expected = expected.to_vec();
-        let args: Vec<String> = ["--output", "json"]
-            .iter()
-            .chain(args)
-            .map(|a| (*a).to_owned())
-            .collect();
-        let sb = Arc::clone(&self.sb);
-        let kubeconfig = self.kubeconfig.clone();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = sb.run_with_env(
-                &args,
-                sb.host.token(),
-                &[("KUBECONFIG", kubeconfig.as_str())],
-            );
-            assert!(
-                out.status.code().is_some_and(|c| expected.contains(&c)),
-                "stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                stderr(&out)
-            );
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()
-        })
-        .await
-        .unwrap()
-    }
-
-    /// When asked to reconcile, "Flux" applies whatever the remote tip is
-    /// now and reports it Ready. Only the status moves: the reconcile echo
-    /// and the annotations stay.
-    fn apply_the_tip_on_reconcile(&self) {
-        let bare = self.sb.host.root().join(REMOTE);
-        self.fake.on_reconcile(move |object| {
-            if object["kind"] != "Kustomization" {
-                return;
-            }
-            let out = std::process::Command::new("git")
-                .args([
-                    "--git-dir",
-                    bare.to_str().unwrap(),
-                    "rev-parse",
-                    "refs/heads/main",
-                ])
-                .output()
-                .unwrap();
-            let tip = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-            let applied = kustomization(&tip, true)["status"].clone();
-            for key in ["lastAppliedRevision", "lastAttemptedRevision", "conditions"] {
-                object["status"][key] = applied[key].clone();
-            }
-        });
-    }
-
-    fn deploy_good(&self) {
-        self.fake.insert(kustomization(&self.sb.good, true));
-        for o in workload(
-            HASH_GOOD,
-            1,
-            IMAGE_V1,
-            &format!("ghcr.io/acme/guestbook@{}", good_digest()),
-            false,
-        ) {
-            self.fake.insert(o);
-        }
-    }
-
-    fn deploy_bad_crashlooping(&self) {
-        self.fake.insert(kustomization(&self.sb.bad, false));
-        for o in workload(
-            HASH_BAD,
-            2,
-            IMAGE_V2,
-            &format!("ghcr.io/acme/guestbook@{BAD_DIGEST}"),
-            true,
-        ) {
-            self.fake.insert(o);
-        }
-    }
+/// `wait: false`: the bad revision applied and Ready at once, its pods
+/// crash-looping.
+fn deploy_bad_crashlooping(s: &Setup) {
+    s.deploy_bad_crashlooping(KsState::NoWait(&s.sb.bad));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,8 +64,8 @@ async fn a_crash_loop_is_reverted_once_and_healthy_is_confirmed() {
     let s = setup().await;
     s.deploy_good();
     s.check(0).await; // records the LKG from the live pods
-    s.deploy_bad_crashlooping();
-    s.apply_the_tip_on_reconcile();
+    deploy_bad_crashlooping(&s);
+    s.apply_the_tip_on_reconcile(Wait::No);
     let report = s.check(0).await;
     let app = &report["apps"][0];
     assert_eq!(app["verdict"], "breach", "{report}");
@@ -200,18 +92,7 @@ async fn a_crash_loop_is_reverted_once_and_healthy_is_confirmed() {
     assert_eq!(bad.len(), 1, "{note}");
     assert!(bad[0].ends_with(BAD_DIGEST), "{note}");
     assert!(!bad.iter().any(|b| b.contains(&good_digest())), "{note}");
-    // The rollout back to the pinned digest replaces the crash-looping pod.
-    s.fake
-        .remove("pods", "default", &format!("guestbook-ui-{HASH_BAD}-x1"));
-    for o in workload(
-        "5b8d9c0a1f",
-        3,
-        &format!("{IMAGE_V1}@{}", good_digest()),
-        &format!("ghcr.io/acme/guestbook@{}", good_digest()),
-        false,
-    ) {
-        s.fake.insert(o);
-    }
+    s.roll_out_the_pinned_good();
     // Healthy at the revert: recorded as the new last-known-good, no revert.
     let again = s.check(0).await;
     assert_eq!(again["apps"][0]["verdict"], "healthy", "{again}");
@@ -224,7 +105,7 @@ async fn a_revert_that_does_not_heal_exits_3_and_is_not_repeated() {
     let s = setup().await;
     s.deploy_good();
     s.check(0).await;
-    s.deploy_bad_crashlooping();
+    deploy_bad_crashlooping(&s);
     s.fake.set_echo(Echo::Immediate); // reconciles, but keeps reporting the bad revision
     let report = s.check(3).await;
     assert_eq!(report["apps"][0]["action"], "pushed", "{report}");
@@ -246,7 +127,7 @@ async fn a_revert_that_does_not_heal_exits_3_and_is_not_repeated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_answering_5xx_means_no_revert_and_exit_1() {
     let s = setup().await;
-    s.deploy_bad_crashlooping();
+    deploy_bad_crashlooping(&s);
     s.sb.record_good();
     let before = s.sb.remote_tip();
     s.fake.inject("kustomizations", None, Fault::Status(503));
@@ -266,8 +147,8 @@ async fn two_checks_racing_make_one_revert() {
     let s = setup().await;
     s.deploy_good();
     s.check(0).await;
-    s.deploy_bad_crashlooping();
-    s.apply_the_tip_on_reconcile();
+    deploy_bad_crashlooping(&s);
+    s.apply_the_tip_on_reconcile(Wait::No);
     // The loser sees the culprit already reverted (pending: exit 0) or, if
     // the controller already runs the revert while the fake's pods still
     // crash, holds on the loop guard (exit 4). Never a second revert.
@@ -289,9 +170,12 @@ async fn a_rollout_still_within_its_not_ready_window_is_left_alone() {
     let s = setup().await;
     s.deploy_good();
     s.check(0).await;
-    // v2 is rolling out: Flux says Progressing, the new pod was just created
-    // and is not Ready yet (well inside `not_ready_for: 1m`).
-    s.fake.insert(kustomization(&s.sb.bad, false));
+    // v2 is rolling out: Flux runs its health checks, the new pod was just
+    // created and is not Ready yet (well inside `not_ready_for: 1m`).
+    s.fake.insert(kustomization_in(KsState::HealthChecking {
+        applied: &s.sb.good,
+        attempted: &s.sb.bad,
+    }));
     let now = jiff::Timestamp::now().to_string();
     for mut o in workload(
         HASH_BAD,
@@ -335,7 +219,7 @@ async fn record_on_demand_reads_the_controller_and_refuses_an_unhealthy_app() {
     assert_eq!(again["apps"][0]["action"], "none", "{again}");
     assert_eq!(s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes);
     // A crash-looping deploy is never recorded as good.
-    s.deploy_bad_crashlooping();
+    deploy_bad_crashlooping(&s);
     let refused = s.run_any(&["record", "--app", "guestbook"], &[4]).await;
     assert_eq!(refused["apps"][0]["action"], "blocked", "{refused}");
     assert!(s.sb.remote_note(&s.sb.bad).is_none());
@@ -346,21 +230,11 @@ async fn a_quarantined_digest_pinned_back_is_a_breach_before_any_pod_runs_it() {
     let s = setup().await;
     s.deploy_good();
     s.check(0).await;
-    s.deploy_bad_crashlooping();
-    s.apply_the_tip_on_reconcile();
+    deploy_bad_crashlooping(&s);
+    s.apply_the_tip_on_reconcile(Wait::No);
     let report = s.check(0).await;
     assert_eq!(report["apps"][0]["healthy_confirmed"], true, "{report}");
-    s.fake
-        .remove("pods", "default", &format!("guestbook-ui-{HASH_BAD}-x1"));
-    for o in workload(
-        "5b8d9c0a1f",
-        3,
-        &format!("{IMAGE_V1}@{}", good_digest()),
-        &format!("ghcr.io/acme/guestbook@{}", good_digest()),
-        false,
-    ) {
-        s.fake.insert(o);
-    }
+    s.roll_out_the_pinned_good();
     // Healthy at the revert, pinned to the LKG digest: the re-promotion
     // check must not trip on the good digest.
     let healed = s.check(0).await;

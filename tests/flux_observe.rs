@@ -139,12 +139,11 @@ async fn failed_health_check_is_degraded_with_the_message() {
         )
     );
     assert_eq!(o.sync, SyncStatus::OutOfSync);
-    assert_eq!(
-        o.deployed.map(|s| s.to_string()),
-        sha(GOOD),
-        "applied only moves on success"
-    );
+    // lastAppliedRevision only moves once the checks pass, but the cluster
+    // runs the revision that failed them: that is what is deployed.
+    assert_eq!(o.deployed.map(|s| s.to_string()), sha(BAD));
     assert_eq!(o.target.map(|s| s.to_string()), sha(BAD));
+    assert_eq!(o.apply_failure, None);
     assert_eq!(o.history.last().map(|h| h.revision.to_string()), sha(BAD));
 }
 
@@ -156,10 +155,16 @@ async fn legacy_revision_format_is_parsed() {
         .observe(&ks("default", "backend"), Detail::Summary)
         .await
         .unwrap();
+    // ValidationFailed: that controller's apply rejected the attempted
+    // revision; the cluster still runs the applied one.
+    let failure = o.apply_failure.clone().unwrap();
     assert_eq!(
-        o.deployed.map(|s| s.to_string()),
+        failure.applied.map(|s| s.to_string()),
         sha("a1afe267b54f38b46b487f6e938a6fd508278c07")
     );
+    assert_eq!(failure.attempted.to_string(), BAD);
+    assert_eq!(failure.reason, "ValidationFailed");
+    assert_eq!(o.deployed.map(|s| s.to_string()), sha(BAD));
     assert_eq!(o.target.map(|s| s.to_string()), sha(BAD));
     assert_eq!(o.sync, SyncStatus::OutOfSync);
     // No generations recorded by that old controller: the condition is trusted.

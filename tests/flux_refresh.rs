@@ -159,6 +159,46 @@ async fn refresh_times_out_cleanly_when_flux_never_echoes() {
 }
 
 #[tokio::test]
+async fn a_refresh_timing_out_during_health_checks_says_flux_is_still_at_it() {
+    let fake = seeded().await;
+    // kustomize-controller echoes the request once the reconcile ends, after
+    // the health checks; meanwhile it reports them running.
+    fake.echo_when_finished("kustomizations");
+    fake.on_reconcile(|o| {
+        if o["kind"] == "Kustomization" {
+            o["status"]["conditions"] = json!([{
+                "type": "Reconciling", "status": "True", "reason": "Progressing", "observedGeneration": 2,
+                "message": format!("Running health checks for revision main@sha1:{NEW} with a timeout of 1m0s"),
+            }, {
+                "type": "Ready", "status": "Unknown", "reason": "Progressing", "observedGeneration": 2,
+                "message": "Reconciliation in progress",
+            }]);
+        }
+    });
+    let options = FluxOptions {
+        refresh_timeout: Duration::from_millis(300),
+        ..test_options()
+    };
+    let err = fake
+        .flux(options)
+        .await
+        .refresh(&podinfo())
+        .await
+        .unwrap_err();
+    match err {
+        ControllerError::Timeout { doing, .. } => {
+            assert!(doing.contains("Kustomization default/podinfo"), "{doing}");
+            assert!(
+                doing.contains("Flux is still reconciling it (Running health checks for revision"),
+                "{doing}"
+            );
+            assert!(!doing.contains("is the Flux controller running"), "{doing}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn refresh_without_source() {
     let fake = FakeKube::with_fixtures(&["kustomization-ready.yaml"]).await;
     let options = FluxOptions {

@@ -102,6 +102,7 @@ pub fn observation() -> Observation {
             },
         ],
         pods: vec![pod("web-7f9c-abcde")],
+        apply_failure: None,
     }
 }
 

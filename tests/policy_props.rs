@@ -172,6 +172,7 @@ fn arb_observation() -> impl Strategy<Value = Observation> {
                     })
                     .collect(),
                 pods,
+                apply_failure: None,
             },
         )
 }

@@ -292,6 +292,7 @@ mod tests {
             reconciled_at: None,
             history: Vec::new(),
             pods: Vec::new(),
+            apply_failure: None,
         }
     }
 

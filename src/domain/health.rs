@@ -91,6 +91,20 @@ pub struct Deployed {
     pub deployed_at: Option<jiff::Timestamp>,
 }
 
+/// The controller cannot apply a revision git holds (Flux: the build or the
+/// apply of `attempted` failed) and keeps running what it applied before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyFailure {
+    /// The revision the controller tried and failed to apply.
+    pub attempted: CommitSha,
+    /// What the cluster still runs, when known.
+    pub applied: Option<CommitSha>,
+    /// The controller's reason (`ReconciliationFailed`, `BuildFailed`, …).
+    pub reason: String,
+    /// The controller's message, first line, bounded.
+    pub message: String,
+}
+
 /// Everything revertbot knows about one app at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
@@ -98,7 +112,9 @@ pub struct Observation {
     /// Which controller object this is, for messages (`argocd:guestbook`,
     /// `flux:Kustomization/flux-system/guestbook`).
     pub source: String,
-    /// The revision the controller last **applied** (not merely compared).
+    /// The revision the cluster runs: the controller applied it (not merely
+    /// compared it), even if its health checks have not passed yet (Flux
+    /// `wait: true`). The culprit search ends here.
     pub deployed: Option<CommitSha>,
     /// The revision the controller compared git against (may be ahead of
     /// `deployed` while OutOfSync).
@@ -113,6 +129,11 @@ pub struct Observation {
     pub history: Vec<Deployed>,
     /// Pods of the app, when fetched (empty when not asked for).
     pub pods: Vec<PodState>,
+    /// Set when the controller reports it cannot apply `target`; then
+    /// `deployed` names that revision (what a revert must undo), and the
+    /// cluster still runs `apply_failure.applied`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_failure: Option<ApplyFailure>,
 }
 
 impl Observation {
@@ -131,6 +152,7 @@ impl Observation {
             reconciled_at: None,
             history: Vec::new(),
             pods: Vec::new(),
+            apply_failure: None,
         }
     }
 

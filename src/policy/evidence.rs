@@ -32,6 +32,16 @@ pub enum Evidence {
         health: Health,
         message: Option<String>,
     },
+    /// The controller cannot apply a revision git holds (Flux: its build or
+    /// apply failed); the cluster still runs the one before. A warning: the
+    /// app is not down, but every later commit is stuck behind this one.
+    ApplyFailed {
+        source: String,
+        attempted: CommitSha,
+        applied: Option<CommitSha>,
+        reason: String,
+        message: String,
+    },
     CrashLoop {
         pod: String,
         container: String,
@@ -80,9 +90,9 @@ pub enum EvidenceClass {
 impl Evidence {
     pub fn class(&self) -> EvidenceClass {
         match self {
-            Evidence::ControllerHealthy { .. } | Evidence::ControllerUnhealthy { .. } => {
-                EvidenceClass::Controller
-            }
+            Evidence::ControllerHealthy { .. }
+            | Evidence::ControllerUnhealthy { .. }
+            | Evidence::ApplyFailed { .. } => EvidenceClass::Controller,
             Evidence::CrashLoop { .. } | Evidence::ImagePull { .. } | Evidence::NotReady { .. } => {
                 EvidenceClass::FastFailure
             }
@@ -103,6 +113,7 @@ impl Evidence {
             | Evidence::NotReady { .. }
             | Evidence::Repromoted { .. }
             | Evidence::Manual { .. } => Some(Severity::Critical),
+            Evidence::ApplyFailed { .. } => Some(Severity::Warning),
             Evidence::Signal {
                 severity, state, ..
             } => (*state == SignalState::Breaching).then_some(*severity),
@@ -124,6 +135,25 @@ impl fmt::Display for Evidence {
                 write!(f, "{source} reports {health:?}")?;
                 match message {
                     Some(m) if !m.is_empty() => write!(f, " ({m})"),
+                    _ => Ok(()),
+                }
+            }
+            Evidence::ApplyFailed {
+                source,
+                attempted,
+                applied,
+                reason,
+                message,
+            } => {
+                write!(f, "{source} cannot apply {} ({reason}", attempted.short())?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                f.write_str(")")?;
+                match applied {
+                    Some(applied) if applied != attempted => {
+                        write!(f, "; the cluster still runs {}", applied.short())
+                    }
                     _ => Ok(()),
                 }
             }

@@ -108,6 +108,10 @@ const CRASH_LOOP: &str = "CrashLoopBackOff";
 ///     says; old-revision pods never count;
 ///   - controller `Degraded` / `Missing` (with `health.controller`), only
 ///     when the health is fresh: reconciled after the last sync ended;
+///   - instead of that, a revision the controller cannot apply (Flux build
+///     or apply failed): a *warning*, whatever `health.controller` says —
+///     the app still runs the revision before, but git holds one it cannot
+///     deploy;
 ///   - a breaching external signal (its window was held elsewhere; NoData
 ///     is never a breach, unlike Flagger).
 /// - Otherwise Healthy only when the controller says Healthy + Synced, the
@@ -125,7 +129,19 @@ pub fn judge(input: &JudgeInput<'_>) -> Verdict {
     let freshness = freshness(obs);
     let mut evidence = repromotion(obs, input.quarantine, input.manifest_digests);
     evidence.extend(fast_failure(obs, input.rules, input.now));
-    if input.rules.controller
+    // A failed apply explains the controller's Degraded: the cluster is not
+    // down, git is ahead of what it can run. Its own, milder fact.
+    if let Some(failure) = &obs.apply_failure
+        && freshness.is_none()
+    {
+        evidence.push(Evidence::ApplyFailed {
+            source: obs.source.clone(),
+            attempted: failure.attempted.clone(),
+            applied: failure.applied.clone(),
+            reason: failure.reason.clone(),
+            message: failure.message.clone(),
+        });
+    } else if input.rules.controller
         && matches!(obs.health, Health::Degraded | Health::Missing)
         && freshness.is_none()
     {

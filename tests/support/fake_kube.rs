@@ -10,8 +10,11 @@
 //! 400, 405, 415, 422). PATCH is merge-patch of `metadata.annotations` only
 //! (all revertbot may change). It records every request, can play the Flux
 //! controller echoing `reconcile.fluxcd.io/requestedAt` into
-//! `status.lastHandledReconcileAt` (at once, after a delay, or never) and
-//! injects faults (status codes, delays, malformed bodies).
+//! `status.lastHandledReconcileAt` (at once, after a delay, never, or when
+//! the test ends the reconcile, as kustomize-controller does after its
+//! health checks) and injects faults (status codes, delays, malformed
+//! bodies). Status transitions of a Kustomization follow kustomize-controller
+//! through [`super::flux_objects::KsState`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -132,6 +135,11 @@ struct State {
     faults: Vec<FaultRule>,
     forbidden: Vec<String>,
     on_reconcile: Option<Hook>,
+    /// Plurals whose controller echoes a reconcile request only when the
+    /// reconcile ends ([`FakeKube::echo_when_finished`]).
+    echo_at_end: Vec<String>,
+    /// Requested tokens not echoed yet, by object.
+    pending: BTreeMap<(String, String, String), String>,
     resource_version: u64,
 }
 
@@ -241,6 +249,34 @@ impl FakeKube {
     /// request (after the echo is written): e.g. apply a new revision.
     pub fn on_reconcile(&self, hook: impl Fn(&mut Value) + Send + Sync + 'static) {
         lock(&self.state).on_reconcile = Some(Arc::new(hook));
+    }
+
+    /// The simulated controller of this kind (plural) writes
+    /// `status.lastHandledReconcileAt` only when the reconcile ends, as
+    /// kustomize-controller does: its `finalizeStatus` (L1298-1300 of
+    /// `internal/controller/kustomization_controller.go` at 186fb3b29138)
+    /// runs after the health checks, while the progress patches before it
+    /// (L326, L386, L467, L1053) carry no echo. The reconcile hook still
+    /// runs at once (the progress); [`FakeKube::finish_reconcile`] ends it.
+    pub fn echo_when_finished(&self, plural: &str) {
+        lock(&self.state).echo_at_end.push(plural.to_owned());
+    }
+
+    /// Ends the reconcile of an object ([`FakeKube::echo_when_finished`]):
+    /// applies `f` (the final status) and echoes the pending request, if
+    /// there is one.
+    pub fn finish_reconcile(&self, plural: &str, ns: &str, name: &str, f: impl FnOnce(&mut Value)) {
+        let mut state = lock(&self.state);
+        let key = (plural.to_owned(), ns.to_owned(), name.to_owned());
+        let token = state.pending.remove(&key);
+        let object = state
+            .objects
+            .get_mut(&key)
+            .unwrap_or_else(|| panic!("no {key:?} in the fake"));
+        f(object);
+        if let Some(token) = token {
+            object["status"]["lastHandledReconcileAt"] = json!(token);
+        }
     }
 
     /// Injects `fault` into requests whose path contains `path_contains`
@@ -571,16 +607,23 @@ async fn respond(
 }
 
 /// Plays the Flux controller: copies the requested token to
-/// `status.lastHandledReconcileAt` and runs the reconcile hook.
+/// `status.lastHandledReconcileAt` (or parks it until the reconcile ends,
+/// see [`FakeKube::echo_when_finished`]) and runs the reconcile hook.
 fn echo(state: Arc<Mutex<State>>, key: (String, String, String), token: String) {
     let apply = move |state: &Mutex<State>| {
         let mut s = lock(state);
         let hook = s.on_reconcile.clone();
+        let at_end = s.echo_at_end.contains(&key.0);
         if let Some(object) = s.objects.get_mut(&key) {
-            object["status"]["lastHandledReconcileAt"] = json!(token);
+            if !at_end {
+                object["status"]["lastHandledReconcileAt"] = json!(token);
+            }
             if let Some(hook) = hook {
                 hook(object);
             }
+        }
+        if at_end {
+            s.pending.insert(key, token);
         }
     };
     let echo = lock(&state).echo.unwrap_or(Echo::Never);

@@ -5,6 +5,7 @@
 
 pub mod fake_argocd;
 pub mod fake_kube;
+pub mod flux_check;
 pub mod flux_objects;
 pub mod git2_client;
 pub mod githost;

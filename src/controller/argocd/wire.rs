@@ -330,6 +330,7 @@ pub(crate) fn observation(
         reconciled_at: timestamp("status.reconciledAt", st.reconciled_at.as_deref())?,
         history,
         pods: Vec::new(),
+        apply_failure: None,
     })
 }
 

@@ -4,8 +4,10 @@
 //! `HelmRelease` (`helm.toolkit.fluxcd.io/v2`). Both are read as
 //! `DynamicObject`s and converted at this edge ([`status`]): health from the
 //! conditions (only those written for the current `metadata.generation`),
-//! revisions from `status.lastAppliedRevision` / `lastAttemptedRevision`
-//! (a HelmRelease's git revision is its parent Kustomization's), pods from
+//! revisions from what the Kustomization runs ([`live`]: with health checks
+//! on, `lastAppliedRevision` lags what the cluster runs) and
+//! `lastAttemptedRevision` (a HelmRelease's git revision is its parent
+//! Kustomization's), pods from
 //! the Kustomization inventory or the HelmRelease's labelled workloads
 //! ([`pods`]).
 //!
@@ -14,6 +16,7 @@
 //! retry policy.
 
 mod call;
+mod live;
 mod objects;
 mod pods;
 mod refresh;
@@ -287,7 +290,8 @@ impl Controller for Flux {
     /// Flux cannot be told to apply a particular revision: it always applies
     /// the tip of the branch its source follows. So `sync` is a reconcile
     /// request (as [`Controller::refresh`]) followed by a check: `Ok` when
-    /// Flux has applied `revision`; when it has applied something else it
+    /// the cluster runs `revision` (applied, health checks passed or not —
+    /// the wait for Healthy judges those); when it runs something else it
     /// returns [`ControllerError::Http`] with status 409 saying which — the
     /// caller's wait loop may still see it arrive later, since the source
     /// may not have fetched the commit yet.
@@ -304,7 +308,7 @@ impl Controller for Flux {
             doing: format!("syncing {} to {revision}", app.describe()),
             status: 409,
             message: format!(
-                "Flux applies the tip of its source branch and cannot sync to a chosen revision; after a reconcile it has applied {applied} — push {revision} to the branch Flux follows and wait"
+                "Flux applies the tip of its source branch and cannot sync to a chosen revision; after a reconcile the cluster runs {applied} — push {revision} to the branch Flux follows and wait"
             ),
         })
     }

@@ -162,7 +162,9 @@ impl Flux {
             FluxKind::Kustomization => Some(object),
             FluxKind::HelmRelease => parent,
         };
-        let revision = |raw: &Option<String>| raw.as_deref().and_then(status::parse_revision);
+        let live = revisions
+            .map(super::live::kustomization_revisions)
+            .unwrap_or_default();
         let sync = match (app.kind, parent) {
             (FluxKind::Kustomization, _) => status::kustomization_sync(&object.status),
             (FluxKind::HelmRelease, None) => status::helm_sync(&object.status),
@@ -174,8 +176,8 @@ impl Flux {
         Observation {
             app: AppName(app.app.app().to_owned()),
             source: app.app.describe(),
-            deployed: revisions.and_then(|o| revision(&o.status.last_applied_revision)),
-            target: revisions.and_then(|o| revision(&o.status.last_attempted_revision)),
+            deployed: live.deployed(),
+            target: live.attempted.clone(),
             health,
             health_message,
             sync,
@@ -185,6 +187,7 @@ impl Flux {
                 .map(|o| status::kustomization_history(&o.status))
                 .unwrap_or_default(),
             pods: Vec::new(),
+            apply_failure: live.failure,
         }
     }
 

@@ -128,10 +128,18 @@ impl Flux {
                 return Ok(());
             }
             if Instant::now() + self.options.poll_interval > deadline {
+                // kustomize-controller echoes the request only when the
+                // whole reconcile ends, health checks (`wait: true`) included.
+                let hint = match reconciling(&object.data) {
+                    Some(message) => format!(
+                        "Flux is still reconciling it ({message}) and echoes the request only when that ends"
+                    ),
+                    None => "is the Flux controller running?".to_owned(),
+                };
                 return Err(ControllerError::Timeout {
                     server: self.server.clone(),
                     doing: format!(
-                        "waiting for Flux to handle the reconcile request for {what} (status.lastHandledReconcileAt is {}, requested {requested_at}); is the Flux controller running?",
+                        "waiting for Flux to handle the reconcile request for {what} (status.lastHandledReconcileAt is {}, requested {requested_at}); {hint}",
                         handled.unwrap_or("unset")
                     ),
                     timeout: self.options.refresh_timeout,
@@ -140,4 +148,14 @@ impl Flux {
             tokio::time::sleep(self.options.poll_interval).await;
         }
     }
+}
+
+/// The message of a `Reconciling=True` condition, bounded.
+fn reconciling(object: &serde_json::Value) -> Option<String> {
+    let conditions = object.pointer("/status/conditions")?.as_array()?;
+    let condition = conditions
+        .iter()
+        .find(|c| c["type"] == "Reconciling" && c["status"] == "True")?;
+    let message = condition["message"].as_str()?.lines().next()?.trim();
+    Some(message.chars().take(200).collect())
 }

@@ -153,6 +153,14 @@ impl FluxObject {
         }
     }
 
+    /// The condition of this kind, when it describes the current generation.
+    pub fn fresh_condition(&self, kind: &str) -> Option<&Condition> {
+        match self.fresh(kind) {
+            Freshness::Fresh(c) => Some(c),
+            Freshness::Absent | Freshness::Stale { .. } => None,
+        }
+    }
+
     /// The Kustomization that applied this object (labels set by
     /// kustomize-controller), as `(namespace, name)`.
     pub fn parent(&self) -> Option<(String, String)> {
@@ -180,8 +188,10 @@ enum Freshness<'a> {
     Fresh(&'a Condition),
 }
 
-/// `Ready=False` reasons that mean "waiting", not "broken".
-const WAITING_REASONS: &[&str] = &["DependencyNotReady", "Progressing"];
+/// `Ready=False` reasons that mean "waiting", not "broken". kustomize-controller
+/// cancels running health checks when a new revision arrives
+/// (`HealthCheckCanceled`) and starts over.
+const WAITING_REASONS: &[&str] = &["DependencyNotReady", "Progressing", "HealthCheckCanceled"];
 
 /// Health from the conditions, in this order: suspended; a stale `Ready`
 /// (written for an older generation) is not trusted → Unknown; `Stalled`
@@ -445,6 +455,12 @@ mod tests {
         let o = object(
             1,
             serde_json::json!([{"type":"Ready","status":"False","reason":"DependencyNotReady","observedGeneration":1}]),
+        );
+        assert_eq!(health(&o).0, Health::Progressing);
+        // A new revision arrived mid-check; kustomize-controller starts over.
+        let o = object(
+            1,
+            serde_json::json!([{"type":"Ready","status":"False","reason":"HealthCheckCanceled","observedGeneration":1}]),
         );
         assert_eq!(health(&o).0, Health::Progressing);
     }
