@@ -217,6 +217,8 @@ pub struct CommitMessage {
     pub reason: Option<String>,
     pub scope: String,
     pub approved_by: Option<String>,
+    /// Guards overridden with `--force-guards` (empty: none).
+    pub forced_guards: Vec<String>,
 }
 
 impl CommitMessage {
@@ -270,6 +272,9 @@ impl CommitMessage {
                 .iter()
                 .map(|a| (trailers::APPROVED_BY, a.clone())),
         );
+        if !self.forced_guards.is_empty() {
+            lines.push((trailers::FORCED_GUARDS, self.forced_guards.join(", ")));
+        }
         lines
             .into_iter()
             .map(|(key, value)| format!("{key}: {}\n", one_line(&value)))
@@ -332,6 +337,7 @@ mod tests {
             reason: reason.map(str::to_owned),
             scope: "commits".into(),
             approved_by: None,
+            forced_guards: Vec::new(),
         }
     }
 

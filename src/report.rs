@@ -98,6 +98,9 @@ pub struct AppReport {
     /// reverts (their content is not the revert they claim): a warning.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forged_reverts: Vec<ForgedRevert>,
+    /// Guards a person overrode with `--force-guards` for this revert.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forced_guards: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pins: Vec<AppliedPin>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -89,12 +89,18 @@ async fn setup(heals: bool, rollout_time: Duration) -> Setup {
 
 impl Setup {
     async fn check(&self, expected: &[i32]) -> Value {
+        self.run(&["--output", "json", "check"], expected).await
+    }
+
+    async fn run(&self, args: &[&str], expected: &[i32]) -> Value {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let sb = Arc::clone(&self.sb);
         let (url, token) = (self.url.clone(), self.token.clone());
         let expected = expected.to_vec();
         tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = sb.run_with_env(
-                &["--output", "json", "check"],
+                &args,
                 sb.host.token(),
                 &[
                     ("ARGOCD_SERVER", url.as_str()),
@@ -253,5 +259,40 @@ async fn trailers_on_a_bad_deploy_do_not_trip_the_loop_guard() {
         app["culprits"],
         serde_json::json!([forger, s.sb.bad]),
         "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_revert_waits_until_argo_cd_reports_it_healthy() {
+    let s = setup(true, Duration::from_millis(300)).await;
+    let bad = s.sb.bad.clone();
+    let report = s
+        .run(
+            &[
+                "--output",
+                "json",
+                "revert",
+                "--app",
+                "guestbook",
+                "--deployed",
+                &bad,
+                "--reason",
+                "v2 is broken",
+            ],
+            &[0],
+        )
+        .await;
+    let app = &report["apps"][0];
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    let revert = app["revert_commit"].as_str().unwrap();
+    assert_eq!(
+        s.sim
+            .as_ref()
+            .unwrap()
+            .deployed("guestbook")
+            .unwrap()
+            .as_str(),
+        revert
     );
 }

@@ -482,6 +482,7 @@ fn quarantine_reads_digests_from_incident_records() {
         reason: "crash loop".into(),
         opened_at: at(-86_400),
         approved_by: None,
+        forced_guards: Vec::new(),
     };
     let q = quarantine_from_incidents([&incident]);
     let digests: Vec<_> = q.iter().map(|q| q.digest.clone()).collect();

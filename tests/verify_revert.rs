@@ -116,6 +116,7 @@ fn bot_revert(
             Scope::Paths => "paths".to_owned(),
         },
         approved_by: None,
+        forced_guards: Vec::new(),
     }
     .render(&Renderer::new(None).unwrap())
     .unwrap();

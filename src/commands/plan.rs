@@ -31,7 +31,7 @@ fn plan(session: &Session, args: &PlanArgs) -> Result<Outcome> {
         }
         return Ok(outcome);
     }
-    let prepared = prepare(session, &located, None)?;
+    let prepared = prepare(session, &located, None, &[])?;
     fill_plan(&mut report, &prepared);
     report.diff = Some(session.repo.patch_text(&located.tip, prepared.built.tree)?);
     report.reason = format!(

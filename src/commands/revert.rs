@@ -165,6 +165,7 @@ pub fn execute(
         lkg: Some(intent.last_known_good.to_string()),
         commits: args.request.commits.clone(),
     };
+    let forced: Vec<String> = intent.overridden.iter().map(ToString::to_string).collect();
     let mut delay = Duration::from_millis(300);
     for attempt in 1..=PUSH_ATTEMPTS {
         let located = locate(session, &request)?;
@@ -179,7 +180,7 @@ pub fn execute(
         if let Some(outcome) = nothing_to_do(session, &located, &mut report, true)? {
             return Ok(outcome);
         }
-        let prepared = prepare(session, &located, args.reason.as_deref())?;
+        let prepared = prepare(session, &located, args.reason.as_deref(), &forced)?;
         fill_plan(&mut report, &prepared);
         if prepared.built.is_empty() {
             report.reason =
@@ -212,6 +213,8 @@ pub fn execute(
                     args.reason.as_deref(),
                 );
                 incident.bad_images = quarantined_images(session, &located, &args.observed_images)?;
+                incident.forced_guards = forced.clone();
+                report.forced_guards = forced.clone();
                 record_incident(session, &commit, incident)?;
                 report.action = Action::Pushed;
                 report.revert_commit = Some(commit.to_string());
@@ -325,6 +328,7 @@ pub(super) fn prepare(
     session: &Session,
     located: &Located,
     reason: Option<&str>,
+    forced_guards: &[String],
 ) -> Result<Prepared> {
     let pinned: Vec<RecordedImage> = if session.app.images.pin {
         located
@@ -397,6 +401,7 @@ pub(super) fn prepare(
             Scope::Paths => "paths".to_owned(),
         },
         approved_by: None,
+        forced_guards: forced_guards.to_vec(),
     }
     .render(&renderer)?;
     Ok(Prepared {
@@ -447,6 +452,7 @@ fn incident_record(
         reason: reason.unwrap_or("manual revert").to_owned(),
         opened_at: jiff::Timestamp::now(),
         approved_by: None,
+        forced_guards: Vec::new(),
     }
 }
 
@@ -549,6 +555,7 @@ fn finish_incident(session: &Session, revert: &CommitSha) -> Result<()> {
         reason: "recorded from the revert commit's trailers (the run that pushed it stopped before writing the ledger)".to_owned(),
         opened_at: jiff::Timestamp::now(),
         approved_by: trailers.approved_by.first().cloned(),
+        forced_guards: trailers.forced_guards.clone(),
     };
     record_incident(session, revert, incident)
 }

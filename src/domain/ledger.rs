@@ -74,6 +74,9 @@ pub struct IncidentRecord {
     pub opened_at: jiff::Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// Guards a person overrode with `--force-guards`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forced_guards: Vec<String>,
 }
 
 impl NoteDoc {

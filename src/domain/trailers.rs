@@ -11,6 +11,8 @@ pub const REVERTS: &str = "Revertbot-Reverts";
 pub const LAST_KNOWN_GOOD: &str = "Revertbot-Last-Known-Good";
 pub const PINNED_IMAGE: &str = "Revertbot-Pinned-Image";
 pub const APPROVED_BY: &str = "Revertbot-Approved-By";
+/// Guards a person overrode with `--force-guards`, comma-separated.
+pub const FORCED_GUARDS: &str = "Revertbot-Forced-Guards";
 
 /// The revertbot trailers of one commit message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +23,7 @@ pub struct RevertTrailers {
     pub last_known_good: Option<CommitSha>,
     pub pinned_images: Vec<String>,
     pub approved_by: Vec<String>,
+    pub forced_guards: Vec<String>,
 }
 
 impl RevertTrailers {
@@ -50,6 +53,13 @@ impl RevertTrailers {
                 LAST_KNOWN_GOOD => out.last_known_good = value.parse().ok(),
                 PINNED_IMAGE => out.pinned_images.push(value.to_owned()),
                 APPROVED_BY => out.approved_by.push(value.to_owned()),
+                FORCED_GUARDS => out.forced_guards.extend(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_owned),
+                ),
                 _ => {}
             }
         }

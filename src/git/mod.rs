@@ -47,7 +47,7 @@ pub enum GitError {
 
     #[error(
         "last-known-good {lkg} was not found within the newest {depth} commits of the shallow clone — \
-         fetch more history (git fetch --deepen=N) or raise repo.max_fetch_depth"
+         fetch more history first (git fetch --deepen=N, or actions/checkout with fetch-depth: 0), or pass --lkg with a newer known-good commit"
     )]
     ShallowLimit { lkg: CommitSha, depth: u32 },
 
