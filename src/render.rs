@@ -219,6 +219,11 @@ pub struct CommitMessage {
     pub approved_by: Option<String>,
     /// Guards overridden with `--force-guards` (empty: none).
     pub forced_guards: Vec<String>,
+    /// Files the culprits changed outside the app's paths, left as they
+    /// are (`path (owning apps)`), at most a screenful.
+    pub left_alone: Vec<String>,
+    /// How many more were left alone than listed.
+    pub left_alone_more: usize,
 }
 
 impl CommitMessage {
@@ -338,6 +343,8 @@ mod tests {
             scope: "commits".into(),
             approved_by: None,
             forced_guards: Vec::new(),
+            left_alone: Vec::new(),
+            left_alone_more: 0,
         }
     }
 

@@ -101,6 +101,10 @@ pub struct AppReport {
     /// Guards a person overrode with `--force-guards` for this revert.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced_guards: Vec<String>,
+    /// Files the culprits changed outside the app's paths, which the revert
+    /// leaves as they are, with the apps that own them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_alone: Vec<LeftAlone>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pins: Vec<AppliedPin>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -220,6 +224,15 @@ fn app_text(out: &mut String, app: &AppReport) {
             let _ = writeln!(out, "    {} {}", f.status, f.path);
         }
     }
+    if !app.left_alone.is_empty() {
+        let _ = writeln!(
+            out,
+            "  left as they are (the culprits changed them outside this app's paths):"
+        );
+        for f in &app.left_alone {
+            let _ = writeln!(out, "    {} (in {})", f.line(), f.culprit.short());
+        }
+    }
     if let Some(commit) = &app.revert_commit {
         let _ = writeln!(out, "  revert commit    {commit}");
     }
@@ -228,5 +241,25 @@ fn app_text(out: &mut String, app: &AppReport) {
     }
     if let Some(diff) = &app.diff {
         let _ = writeln!(out, "\n{diff}");
+    }
+}
+
+/// A file a culprit changed that the revert does not touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftAlone {
+    pub culprit: crate::domain::CommitSha,
+    pub file: String,
+    /// Configured apps whose paths match the file (empty: no app owns it).
+    pub owners: Vec<String>,
+}
+
+impl LeftAlone {
+    /// `path (billing)` / `path (no app)`, for the commit message.
+    pub fn line(&self) -> String {
+        if self.owners.is_empty() {
+            format!("{} (no app)", self.file)
+        } else {
+            format!("{} ({})", self.file, self.owners.join(", "))
+        }
     }
 }

@@ -11,8 +11,9 @@ mod support;
 
 use serde_json::{Value, json};
 use support::fake_kube::fixture_objects;
-use support::flux_check::{BAD_DIGEST, HASH_GOOD, IMAGE_V1, Setup, Wait, setup};
+use support::flux_check::{BAD_DIGEST, HASH_GOOD, IMAGE_V1, Setup, Wait, setup, setup_with};
 use support::flux_objects::{KsState, kustomization_in, workload};
+use support::infra::Sandbox;
 use support::infra::good_digest;
 
 const CONFIG: &str = "\
@@ -257,4 +258,47 @@ async fn a_helmrelease_helm_controller_rolled_back_is_a_breach_of_the_revision_t
     assert_eq!(app["action"], "dry_run", "{report}");
     // Nothing quarantined from the rolled-back pods: they run the good digest.
     assert!(!report.to_string().contains(BAD_DIGEST), "{report}");
+}
+
+/// The done-when of the trust issue on Flux with `wait: true`: a minimal
+/// config (paths and the Flux object, nothing else), a bad commit that also
+/// touches another app and a shared chart; reverted for the broken app only,
+/// the digest pinned, Healthy confirmed once Flux health-checked the revert.
+const MINIMAL: &str = "\
+version: 1
+apps:
+  - name: guestbook
+    paths: [\"apps/guestbook/**\"]
+    flux: { kind: Kustomization, name: guestbook }
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_minimal_config_a_monorepo_culprit_is_reverted_for_its_app_and_healthy_confirmed() {
+    let s = setup_with(|| Sandbox::with_multi_app_culprit(MINIMAL)).await;
+    s.deploy_good();
+    let report = s.check(0).await;
+    assert_eq!(report["apps"][0]["action"], "recorded", "{report}");
+    s.deploy_bad_crashlooping(KsState::HealthCheckFailed {
+        applied: &s.sb.good,
+        attempted: &s.sb.bad,
+    });
+    s.apply_the_tip_on_reconcile(Wait::Yes);
+    let (report, healed) = tokio::join!(s.check(0), s.pass_health_checks(&s.sb.bad));
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "breach", "{report}");
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    let revert = app["revert_commit"].as_str().unwrap().to_owned();
+    assert_eq!(healed.as_deref(), Some(revert.as_str()));
+    let manifest = s.sb.remote_file(&revert, "apps/guestbook/deployment.yaml");
+    assert!(
+        manifest.contains(&format!("{IMAGE_V1}@{}", good_digest())),
+        "{manifest}"
+    );
+    assert!(
+        s.sb.remote_file(&revert, "apps/billing/deployment.yaml")
+            .contains("2.4.0"),
+        "billing keeps the culprit's change"
+    );
+    assert_eq!(app["left_alone"].as_array().unwrap().len(), 2, "{report}");
 }

@@ -44,12 +44,16 @@ struct Setup {
 /// The sim follows the sandbox's remote; its tip (the bad release, v2) is
 /// deployed when it starts. `heals`: whether the recorded v1 digest is good.
 async fn setup(heals: bool, rollout_time: Duration) -> Setup {
+    setup_with(heals, rollout_time, || Sandbox::with_config(CONFIG)).await
+}
+
+async fn setup_with(
+    heals: bool,
+    rollout_time: Duration,
+    sandbox: impl FnOnce() -> Sandbox + Send + 'static,
+) -> Setup {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sb = Arc::new(
-        tokio::task::spawn_blocking(|| Sandbox::with_config(CONFIG))
-            .await
-            .unwrap(),
-    );
+    let sb = Arc::new(tokio::task::spawn_blocking(sandbox).await.unwrap());
     let good: Digest = good_digest().parse().unwrap();
     let bad = digest("guestbook v2");
     let mut config = SimConfig::new(
@@ -295,4 +299,32 @@ async fn a_manual_revert_waits_until_argo_cd_reports_it_healthy() {
             .as_str(),
         revert
     );
+}
+
+/// The done-when of the trust issue on Argo CD: a minimal config, a bad
+/// commit that also touches another app and a shared chart, reverted for the
+/// broken app only, the digest pinned, Healthy confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monorepo_culprit_is_reverted_for_the_broken_app_only_and_healthy_is_confirmed() {
+    let s = setup_with(true, Duration::from_millis(300), || {
+        Sandbox::with_multi_app_culprit(CONFIG)
+    })
+    .await;
+    s.until_crash_looping().await;
+    let report = s.check(&[0]).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["action"], "pushed", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    let revert = app["revert_commit"].as_str().unwrap();
+    let manifest = s.sb.remote_file(revert, "apps/guestbook/deployment.yaml");
+    assert!(
+        manifest.contains(&format!("ghcr.io/acme/guestbook:v1@{}", good_digest())),
+        "{manifest}"
+    );
+    assert!(
+        s.sb.remote_file(revert, "apps/billing/deployment.yaml")
+            .contains("2.4.0"),
+        "billing keeps the culprit's change"
+    );
+    assert_eq!(app["left_alone"].as_array().unwrap().len(), 2, "{report}");
 }

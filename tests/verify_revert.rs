@@ -112,11 +112,14 @@ fn bot_revert(
         suspended_markers: Vec::new(),
         reason: None,
         scope: match scope {
+            Scope::App => "app".to_owned(),
             Scope::Commits => "commits".to_owned(),
             Scope::Paths => "paths".to_owned(),
         },
         approved_by: None,
         forced_guards: Vec::new(),
+        left_alone: Vec::new(),
+        left_alone_more: 0,
     }
     .render(&Renderer::new(None).unwrap())
     .unwrap();

@@ -6,6 +6,7 @@ pub mod check;
 pub mod config_cmd;
 pub mod controllers;
 pub mod drill;
+pub mod left_alone;
 pub mod lkg;
 mod locate;
 pub mod plan;

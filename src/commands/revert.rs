@@ -14,6 +14,7 @@ use crate::report::{Action, AppReport, PinnedImage, Report, SignalReport, Verdic
 use super::check::facts::manifest_images;
 use super::check::facts::{LedgerIndex, add_located, cheap_facts};
 use super::check::{FREEZE_FILE, policy_rules};
+use super::left_alone::{LeftAlone, MESSAGE_LIMIT, left_alone};
 use super::locate::{Located, Request, locate};
 use super::{Globals, Outcome, Result, Session, exit};
 use crate::domain::health::Observation;
@@ -52,6 +53,8 @@ pub(super) struct Prepared {
     pub message: String,
     pub incident: String,
     pub pinned: Vec<RecordedImage>,
+    /// What the culprits changed outside the app's paths, left as it is.
+    pub left_alone: Vec<LeftAlone>,
 }
 
 pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
@@ -168,7 +171,14 @@ pub fn execute(
     let forced: Vec<String> = intent.overridden.iter().map(ToString::to_string).collect();
     let mut delay = Duration::from_millis(300);
     for attempt in 1..=PUSH_ATTEMPTS {
-        let located = locate(session, &request)?;
+        // The caller's own request, when it still names what was approved
+        // (so the report says where the LKG came from); else exactly that.
+        let mut located = locate(session, &args.request)?;
+        if located.deployed != intent.deployed
+            || located.lkg.as_ref().map(|l| l.sha()) != Some(&intent.last_known_good)
+        {
+            located = locate(session, &request)?;
+        }
         let mut report = base_report(session, &located);
         report.signals.push(SignalReport {
             source: "manual".to_owned(),
@@ -357,9 +367,11 @@ pub(super) fn prepare(
         .map(|c| c.sha.clone())
         .collect();
     let scope = match session.app.revert.scope {
+        crate::config::RevertScope::App => Scope::App,
         crate::config::RevertScope::Commits => Scope::Commits,
         crate::config::RevertScope::Paths => Scope::Paths,
     };
+    let allow_outside_paths = scope == Scope::Commits && session.app.revert.allow_outside;
     let built = session.repo.build_revert(&RevertSpec {
         base: &located.tip,
         culprits: &culprit_shas,
@@ -368,8 +380,13 @@ pub(super) fn prepare(
         paths: session.paths()?,
         pins: &targets,
         pin_rules: session.pin_rules()?,
-        allow_outside_paths: false,
+        allow_outside_paths,
     })?;
+    let left_alone = if allow_outside_paths {
+        Vec::new()
+    } else {
+        left_alone(session, &culprit_shas)?
+    };
     // Only images actually pinned in a manifest go into the trailers.
     let applied: Vec<RecordedImage> = pinned
         .into_iter()
@@ -397,9 +414,16 @@ pub(super) fn prepare(
             .collect(),
         reason: reason.map(str::to_owned),
         scope: match scope {
+            Scope::App => "app".to_owned(),
             Scope::Commits => "commits".to_owned(),
             Scope::Paths => "paths".to_owned(),
         },
+        left_alone: left_alone
+            .iter()
+            .take(MESSAGE_LIMIT)
+            .map(LeftAlone::line)
+            .collect(),
+        left_alone_more: left_alone.len().saturating_sub(MESSAGE_LIMIT),
         approved_by: None,
         forced_guards: forced_guards.to_vec(),
     }
@@ -409,6 +433,7 @@ pub(super) fn prepare(
         message,
         incident,
         pinned: applied,
+        left_alone,
     })
 }
 
@@ -425,6 +450,7 @@ pub(super) fn fill_plan(report: &mut AppReport, prepared: &Prepared) {
     report.pin_mismatches = prepared.built.pins.mismatches.clone();
     report.suspended_markers = prepared.built.pins.suspended_markers.clone();
     report.files_changed = prepared.built.changes.clone();
+    report.left_alone = prepared.left_alone.clone();
     report.incident = Some(prepared.incident.clone());
 }
 

@@ -277,20 +277,31 @@ pub(crate) fn default_timeout() -> Duration {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RevertConfig {
-    /// `commits`: revert the culprit commits whole. `paths`: undo only their
-    /// changes under the app's paths.
+    /// `app` (default): undo the culprits' changes inside the app's paths
+    /// (three-way, so later edits survive) and leave every other file they
+    /// changed as it is. `commits`: revert the culprit commits whole
+    /// (refused when that touches another app's files, unless
+    /// `allow_outside`). `paths`: restore the app's files to their
+    /// last-known-good content.
     #[serde(default)]
     pub scope: RevertScope,
+    /// With `scope: commits`, let the revert change files outside the app's
+    /// paths (other apps' and shared files). Default false.
+    #[serde(default)]
+    pub allow_outside: bool,
 }
 
 /// What a revert undoes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RevertScope {
-    /// Revert the culprit commits whole.
+    /// Undo the culprits' changes inside the app's paths only; files of
+    /// other apps that the culprits changed are left as they are.
     #[default]
+    App,
+    /// Revert the culprit commits whole.
     Commits,
-    /// Undo the culprits' changes under the app's paths only.
+    /// Restore the app's files to their last-known-good content.
     Paths,
 }
 

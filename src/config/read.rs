@@ -197,8 +197,8 @@ section!(
     REVERT,
     "RevertConfig",
     "apps[].revert",
-    ["scope"],
-    "revert: { scope: commits }"
+    ["scope", "allow_outside"],
+    "revert: { scope: app }"
 );
 section!(
     IMAGES,
@@ -274,8 +274,11 @@ impl Keyword for Action {
 }
 
 impl Keyword for RevertScope {
-    const NAMES: &'static [(&'static str, Self)] =
-        &[("commits", Self::Commits), ("paths", Self::Paths)];
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("app", Self::App),
+        ("commits", Self::Commits),
+        ("paths", Self::Paths),
+    ];
 }
 
 pub(crate) fn open<'n>(

@@ -324,8 +324,12 @@ fn wait(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<WaitConfig> {
 fn revert(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<RevertConfig> {
     let mut r = open(d, node, at, &REVERT)?;
     let scope = r.or_default(d, "scope", RevertScope::default, Decoder::keyword);
+    let allow_outside = r.or_default(d, "allow_outside", || false, Decoder::boolean);
     r.finish();
-    Some(RevertConfig { scope: scope? })
+    Some(RevertConfig {
+        scope: scope?,
+        allow_outside: allow_outside?,
+    })
 }
 
 fn images(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<ImagesConfig> {

@@ -172,6 +172,22 @@ impl InfraRepo {
         Ok(found)
     }
 
+    /// Every file a commit changed against its first parent (both names of
+    /// a rename).
+    pub fn files_changed(&self, sha: &CommitSha) -> Result<Vec<String>> {
+        let commit = self.find_commit(sha)?;
+        let diff = self.first_parent_diff(&commit, None)?;
+        let mut files = BTreeSet::new();
+        for delta in diff.deltas() {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(path) = file.path_bytes() {
+                    files.insert(String::from_utf8_lossy(path).into_owned());
+                }
+            }
+        }
+        Ok(files.into_iter().collect())
+    }
+
     /// A commit as a culprit of an app (`--commit`).
     pub fn describe_culprit(&self, sha: &CommitSha, paths: &AppPaths) -> Result<Culprit> {
         let commit = self.find_commit(sha)?;

@@ -24,6 +24,11 @@ pub enum Scope {
     Commits,
     /// Restore every file under the app's paths to its LKG content.
     Paths,
+    /// `git revert` each culprit limited to the app's paths (three-way, so
+    /// later edits in the app survive); every other file the culprits
+    /// changed is left as it is. The default: a monorepo commit that also
+    /// touched other apps is reverted for the broken app only.
+    App,
 }
 
 pub struct RevertSpec<'a> {
@@ -118,14 +123,20 @@ impl InfraRepo {
             .map_err(GitError::git(format!("reading the tree of {}", spec.base)))?;
         // The fast way when it applies: merge only the app's directories and
         // splice them into the tip (no full-repository index to hash).
-        if spec.scope == Scope::Commits
-            && let Some(dirs) = self.disjoint_app_dirs(spec)?
-        {
+        let dirs = match spec.scope {
+            Scope::Commits => self.disjoint_app_dirs(spec)?,
+            // Limited to the app anyway: what the culprits did elsewhere
+            // does not matter.
+            Scope::App => self.app_dirs(spec),
+            Scope::Paths => None,
+        };
+        if let Some(dirs) = dirs {
             let (tree, pins) = self.revert_within_dirs(&base_tree, spec, &dirs)?;
             return self.finish(&base_tree, tree, pins, spec);
         }
         let reverted = match spec.scope {
             Scope::Commits => self.revert_commits(&base_tree, spec.culprits)?,
+            Scope::App => self.revert_commits_within(&base_tree, spec.culprits, spec.paths)?,
             Scope::Paths => {
                 let lkg = spec.last_known_good.ok_or_else(|| GitError::RevisionNotFound {
                     rev: "last-known-good".to_owned(),
@@ -222,6 +233,90 @@ impl InfraRepo {
         Ok(current)
     }
 
+    /// git revert semantics limited to `paths`: each culprit's change to the
+    /// app's files is undone three-way on the current app files; nothing
+    /// outside `paths` takes part, so changes (and conflicts) there cannot
+    /// stop the revert.
+    fn revert_commits_within(
+        &self,
+        base_tree: &Tree<'_>,
+        culprits: &[CommitSha],
+        paths: &AppPaths,
+    ) -> Result<Oid> {
+        let mut current = base_tree.id();
+        for sha in culprits {
+            let commit = self.find_commit(sha)?;
+            let doing = || format!("reverting {sha} within the app's paths");
+            let culprit_tree = commit.tree().map_err(GitError::git(doing()))?;
+            let mainline_tree = match commit.parent(0) {
+                Ok(parent) => parent.tree().map_err(GitError::git(doing()))?,
+                Err(_) => self.empty_tree()?,
+            };
+            let ours = self
+                .raw()
+                .find_tree(current)
+                .map_err(GitError::git(doing()))?;
+            let only_app = |tree: &Tree<'_>| -> Result<Tree<'_>> {
+                let id = self.filtered_tree(tree, paths, &doing())?;
+                self.raw().find_tree(id).map_err(GitError::git(doing()))
+            };
+            let mut merged = self
+                .raw()
+                .merge_trees(
+                    &only_app(&culprit_tree)?,
+                    &only_app(&ours)?,
+                    &only_app(&mainline_tree)?,
+                    None,
+                )
+                .map_err(GitError::git(doing()))?;
+            if merged.has_conflicts() {
+                let mut files = BTreeSet::new();
+                let conflicts = merged.conflicts().map_err(GitError::git(doing()))?;
+                for conflict in conflicts.flatten() {
+                    for entry in [conflict.ancestor, conflict.our, conflict.their]
+                        .into_iter()
+                        .flatten()
+                    {
+                        files.insert(String::from_utf8_lossy(&entry.path).into_owned());
+                    }
+                }
+                return Err(GitError::Conflict {
+                    commit: sha.clone(),
+                    files: files.into_iter().collect(),
+                });
+            }
+            let app_tree = merged
+                .write_tree_to(self.raw())
+                .map_err(GitError::git(doing()))?;
+            let app_tree = self
+                .raw()
+                .find_tree(app_tree)
+                .map_err(GitError::git(doing()))?;
+            current = self.splice_paths(&ours, &app_tree, paths, &doing())?;
+        }
+        Ok(current)
+    }
+
+    /// `tree` with only the entries matching `paths`.
+    fn filtered_tree(&self, tree: &Tree<'_>, paths: &AppPaths, doing: &str) -> Result<Oid> {
+        let mut index = Index::new().map_err(GitError::git(doing.to_owned()))?;
+        index
+            .read_tree(tree)
+            .map_err(GitError::git(doing.to_owned()))?;
+        index
+            .remove_all(
+                ["*"],
+                Some(&mut |path: &Path, _: &[u8]| {
+                    // 0: remove, 1: keep (libgit2's matched-path callback).
+                    i32::from(paths.is_match(&path.to_string_lossy()))
+                }),
+            )
+            .map_err(GitError::git(doing.to_owned()))?;
+        index
+            .write_tree_to(self.raw())
+            .map_err(GitError::git(doing.to_owned()))
+    }
+
     /// The base tree with every path matching `paths` replaced by its LKG
     /// version (files the LKG did not have are removed).
     fn restore_paths(
@@ -230,11 +325,25 @@ impl InfraRepo {
         lkg: &CommitSha,
         paths: &AppPaths,
     ) -> Result<Oid> {
-        let doing = || format!("restoring the app's paths to {lkg}");
+        let doing = format!("restoring the app's paths to {lkg}");
         let lkg_tree = self
             .find_commit(lkg)?
             .tree()
-            .map_err(GitError::git(doing()))?;
+            .map_err(GitError::git(doing.clone()))?;
+        self.splice_paths(base_tree, &lkg_tree, paths, &doing)
+    }
+
+    /// `base_tree` with every path matching `paths` replaced by the version
+    /// in `source` (files `source` does not have are removed).
+    fn splice_paths(
+        &self,
+        base_tree: &Tree<'_>,
+        source: &Tree<'_>,
+        paths: &AppPaths,
+        doing: &str,
+    ) -> Result<Oid> {
+        let doing = || doing.to_owned();
+        let lkg_tree = source;
         let mut index = Index::new().map_err(GitError::git(doing()))?;
         index.read_tree(base_tree).map_err(GitError::git(doing()))?;
         let app_entries: Vec<Vec<u8>> = index
@@ -250,7 +359,7 @@ impl InfraRepo {
         }
         let mut lkg_index = Index::new().map_err(GitError::git(doing()))?;
         lkg_index
-            .read_tree(&lkg_tree)
+            .read_tree(lkg_tree)
             .map_err(GitError::git(doing()))?;
         for entry in lkg_index.iter() {
             if paths.is_match(String::from_utf8_lossy(&entry.path).as_ref()) {

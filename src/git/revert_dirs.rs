@@ -16,6 +16,17 @@ use super::{GitError, InfraRepo, Result};
 impl InfraRepo {
     /// The app's directories, when the fast path applies: known, neither
     /// nested nor repeated, and containing every change of every culprit.
+    /// The app's directories when its paths are whole, non-nested
+    /// directories (the fast per-directory revert applies).
+    pub(super) fn app_dirs(&self, spec: &RevertSpec<'_>) -> Option<Vec<String>> {
+        let dirs: BTreeSet<&String> = spec.paths.dirs()?.iter().collect();
+        let nested = dirs.iter().any(|a| {
+            dirs.iter()
+                .any(|b| a != b && b.starts_with(&format!("{a}/")))
+        });
+        (!nested).then(|| dirs.into_iter().cloned().collect())
+    }
+
     pub(super) fn disjoint_app_dirs(&self, spec: &RevertSpec<'_>) -> Result<Option<Vec<String>>> {
         let Some(dirs) = spec.paths.dirs() else {
             return Ok(None);

@@ -139,7 +139,7 @@ impl InfraRepo {
                 }
             }
         }
-        let mut scopes = vec![(Scope::Commits, None)];
+        let mut scopes = vec![(Scope::App, None), (Scope::Commits, None)];
         if let Some(lkg) = &trailers.last_known_good
             && self.is_usable_lkg(lkg, &parent_sha, &culprits)?
         {

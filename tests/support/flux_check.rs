@@ -38,11 +38,12 @@ pub struct Setup {
 }
 
 pub async fn setup(config: &'static str) -> Setup {
-    let sb = Arc::new(
-        tokio::task::spawn_blocking(move || Sandbox::with_config(config))
-            .await
-            .unwrap(),
-    );
+    setup_with(move || Sandbox::with_config(config)).await
+}
+
+/// Like [`setup`] with another sandbox (e.g. a multi-app culprit).
+pub async fn setup_with(sandbox: impl FnOnce() -> Sandbox + Send + 'static) -> Setup {
+    let sb = Arc::new(tokio::task::spawn_blocking(sandbox).await.unwrap());
     let fake = FakeKube::start().await;
     fake.insert(git_repository());
     let dir = tempfile::tempdir().unwrap();

@@ -92,7 +92,18 @@ impl Sandbox {
         Sandbox::build(None, 0, config)
     }
 
+    /// Like `with_config`, but the bad release is a monorepo commit: it also
+    /// bumps billing and a shared chart (`charts/common/values.yaml`, owned
+    /// by no app).
+    pub fn with_multi_app_culprit(config: &str) -> Sandbox {
+        Sandbox::build_with(None, 0, config, true)
+    }
+
     fn build(depth: Option<u32>, older: usize, config: &str) -> Sandbox {
+        Sandbox::build_with(depth, older, config, false)
+    }
+
+    fn build_with(depth: Option<u32>, older: usize, config: &str, multi_app: bool) -> Sandbox {
         let host = GitHost::start();
         host.create_bare(REMOTE);
         let dev = WorkRepo::init();
@@ -117,6 +128,13 @@ impl Sandbox {
             "",
         );
         dev.write("apps/guestbook/deployment.yaml", bad_manifest);
+        if multi_app {
+            dev.write(
+                "apps/billing/deployment.yaml",
+                BILLING.replace("2.3.0", "2.4.0"),
+            );
+            dev.write("charts/common/values.yaml", "replicas: 3\n");
+        }
         let bad = dev.commit("guestbook: roll out v2");
         dev.push_to(&host, REMOTE);
         let bot_dir = tempfile::tempdir().expect("temp dir for the bot checkout");
