@@ -211,7 +211,7 @@ bad!(
         "apps[0].health.slos[0].severity must be one of `critical`, `warning`, found `high`",
         "apps[0].policy.critical must be one of `push`, `pr`, `pr-automerge`, `approve`, found `revert`",
         "found `PR` — did you mean `pr`?",
-        "apps[0].revert.scope must be one of `commits`, `paths`, found `files`",
+        "apps[0].revert.scope must be one of `app`, `commits`, `paths`, found `files`",
     ]
 );
 bad!(
@@ -441,7 +441,8 @@ fn defaults_fill_a_minimal_config() {
     assert_eq!(loaded.warnings, vec![]);
     let app = loaded.config.app("guestbook").unwrap();
     assert_eq!(app.flux.as_ref().unwrap().kind, FluxKind::HelmRelease);
-    assert_eq!(app.revert.scope, RevertScope::Commits);
+    assert_eq!(app.revert.scope, RevertScope::App);
+    assert!(!app.revert.allow_outside);
     // Fast failure protects without being configured.
     assert!(app.health.pods.crashloop && app.health.pods.image_pull);
     assert_eq!(app.health.pods.not_ready_for, Duration::from_secs(300));

@@ -223,6 +223,8 @@ fn against(server: &str, args: &[&str]) -> Output {
 fn controller_down_is_said_once() {
     let server = format!("http://127.0.0.1:{}", closed_port());
     let record = against(&server, &["record", "--app", "guestbook"]);
+    // A controller that is down is a runtime failure (1), not usage (2).
+    assert_eq!(record.status.code(), Some(1), "{}", stderr(&record));
     let line = stable(&error_line(&record));
     assert_eq!(line.matches("cannot reach").count(), 1, "{line}");
     insta::assert_snapshot!("controller_down_record", line);

@@ -75,6 +75,11 @@ pub enum CommandError {
     #[error("{0}")]
     Usage(String),
 
+    /// A system revertbot talks to failed at run time (controller,
+    /// registry): exit 1, never the usage code.
+    #[error("{0}")]
+    Runtime(String),
+
     #[error(transparent)]
     Git(#[from] GitError),
 
@@ -87,7 +92,9 @@ impl CommandError {
         match self {
             CommandError::Config(e) => e.exit_code(),
             CommandError::UnknownApp { .. } | CommandError::Usage(_) => exit::USAGE,
-            CommandError::Git(_) | CommandError::Render(_) => exit::ERROR,
+            CommandError::Git(_) | CommandError::Render(_) | CommandError::Runtime(_) => {
+                exit::ERROR
+            }
         }
     }
 }

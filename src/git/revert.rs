@@ -211,20 +211,7 @@ impl InfraRepo {
                 .merge_trees(&culprit_tree, &ours, &mainline_tree, None)
                 .map_err(GitError::git(doing()))?;
             if merged.has_conflicts() {
-                let mut files = BTreeSet::new();
-                let conflicts = merged.conflicts().map_err(GitError::git(doing()))?;
-                for conflict in conflicts.flatten() {
-                    for entry in [conflict.ancestor, conflict.our, conflict.their]
-                        .into_iter()
-                        .flatten()
-                    {
-                        files.insert(String::from_utf8_lossy(&entry.path).into_owned());
-                    }
-                }
-                return Err(GitError::Conflict {
-                    commit: sha.clone(),
-                    files: files.into_iter().collect(),
-                });
+                return Err(conflict(&merged, sha, &doing())?);
             }
             current = merged
                 .write_tree_to(self.raw())
@@ -270,20 +257,7 @@ impl InfraRepo {
                 )
                 .map_err(GitError::git(doing()))?;
             if merged.has_conflicts() {
-                let mut files = BTreeSet::new();
-                let conflicts = merged.conflicts().map_err(GitError::git(doing()))?;
-                for conflict in conflicts.flatten() {
-                    for entry in [conflict.ancestor, conflict.our, conflict.their]
-                        .into_iter()
-                        .flatten()
-                    {
-                        files.insert(String::from_utf8_lossy(&entry.path).into_owned());
-                    }
-                }
-                return Err(GitError::Conflict {
-                    commit: sha.clone(),
-                    files: files.into_iter().collect(),
-                });
+                return Err(conflict(&merged, sha, &doing())?);
             }
             let app_tree = merged
                 .write_tree_to(self.raw())
@@ -486,4 +460,22 @@ impl InfraRepo {
         let commit = self.find_commit(sha)?;
         Ok(commit.parent_id(0).ok().map(to_sha))
     }
+}
+
+/// The conflict error for a merge that did not apply cleanly, naming every
+/// file involved.
+fn conflict(merged: &Index, sha: &CommitSha, doing: &str) -> Result<GitError> {
+    let mut files = BTreeSet::new();
+    let conflicts = merged
+        .conflicts()
+        .map_err(GitError::git(doing.to_owned()))?;
+    for c in conflicts.flatten() {
+        for entry in [c.ancestor, c.our, c.their].into_iter().flatten() {
+            files.insert(String::from_utf8_lossy(&entry.path).into_owned());
+        }
+    }
+    Ok(GitError::Conflict {
+        commit: sha.clone(),
+        files: files.into_iter().collect(),
+    })
 }

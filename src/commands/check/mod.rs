@@ -8,6 +8,8 @@ pub mod facts;
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use crate::config::{Action as ConfigAction, AppConfig};
 use crate::controller::{AppRef, Controller, ControllerError};
 use crate::domain::health::{Health, Observation, SyncStatus};
@@ -192,14 +194,14 @@ async fn record_live(ws: &Workspace, app: &str, controllers: &Controllers) -> Re
         .observe(&app_ref, crate::controller::Detail::Summary)
         .await
         .map_err(|e| {
-            CommandError::Usage(format!(
+            CommandError::Runtime(format!(
                 "no record without an answer from the controller: {e}"
             ))
         })?;
     obs.pods = controller
         .pods(&app_ref)
         .await
-        .map_err(|e| CommandError::Usage(format!("no record without the app's pods: {e}")))?;
+        .map_err(|e| CommandError::Runtime(format!("no record without the app's pods: {e}")))?;
     let mut report = AppReport::new(app);
     // A quarantined digest, running or pinned, is a breach: never recorded
     // as last-known-good.
@@ -272,9 +274,24 @@ async fn check_app(
     controllers: &Controllers,
     observation: Result<Observation, ControllerError>,
 ) -> Result<(AppReport, u8)> {
-    let session = ws.session(&app.name)?;
+    // The span is attached to the future, never held entered across an
+    // await (it would leak into whatever the executor runs meanwhile).
     let span = tracing::info_span!("check", app = %app.name, revision = tracing::field::Empty, incident = tracing::field::Empty);
-    let _entered = span.enter();
+    check_app_in_span(ws, ctx, app, app_ref, controllers, observation)
+        .instrument(span)
+        .await
+}
+
+async fn check_app_in_span(
+    ws: &Workspace,
+    ctx: &RunContext,
+    app: &AppConfig,
+    app_ref: &AppRef,
+    controllers: &Controllers,
+    observation: Result<Observation, ControllerError>,
+) -> Result<(AppReport, u8)> {
+    let session = ws.session(&app.name)?;
+    let span = tracing::Span::current();
     // No answer, no revert: a controller that is down or errs is a runtime
     // error for this app, reported with the server's name.
     if let Err(e) = &observation {
