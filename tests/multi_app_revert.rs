@@ -203,3 +203,42 @@ fn scope_commits_is_whole_commit_and_refused_across_apps_unless_allowed() {
         "the whole commit is reverted"
     );
 }
+
+#[test]
+fn an_image_updater_write_back_is_reverted_and_pinned_like_any_manifest() {
+    let sb = Sandbox::new(None);
+    sb.dev.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+    let file = "apps/guestbook/.argocd-source-guestbook.yaml";
+    sb.dev.write(
+        file,
+        "kustomize:\n  images:\n  - ghcr.io/acme/guestbook:v1\n",
+    );
+    let good = sb.dev.commit("build: automatic update of guestbook (v1)");
+    sb.dev.write(
+        file,
+        "kustomize:\n  images:\n  - ghcr.io/acme/guestbook:v2\n",
+    );
+    let bad = sb.dev.commit("build: automatic update of guestbook (v2)");
+    sb.dev.push(&["main"]);
+    let image = pinned_v1();
+    sb.json(
+        &[
+            "record",
+            "--app",
+            "guestbook",
+            "--revision",
+            &good,
+            "--image",
+            &image,
+        ],
+        0,
+    );
+    let report = revert(&sb, &bad, 0);
+    let app = &report["apps"][0];
+    assert_eq!(app["culprits"], json!([bad]), "{report}");
+    let commit = app["revert_commit"].as_str().unwrap();
+    assert_eq!(
+        sb.remote_file(commit, file),
+        format!("kustomize:\n  images:\n  - {}", pinned_v1())
+    );
+}

@@ -23,6 +23,9 @@ pub(crate) struct Located {
 pub(crate) enum Writable {
     /// The scalar holds the whole reference; write `reference.pinned(d)`.
     Reference(ScalarAt),
+    /// The scalar holds `prefix` then the reference (`old=new:tag`, Argo
+    /// CD Image Updater); write `prefix` + `reference.pinned(d)`.
+    PrefixedReference { scalar: ScalarAt, prefix: String },
     /// The scalar holds a tag; write `tag@digest`.
     TagWithDigest(ScalarAt),
     /// A `key:` of `map` holds the digest; set it, or add it when absent.
@@ -110,7 +113,12 @@ pub(crate) fn locate(
         Path::new(path).file_name().and_then(|n| n.to_str()),
         Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
     );
+    let write_back_file = super::image_updater::is_write_back_file(path);
     for doc in docs {
+        if write_back_file {
+            super::image_updater::sites(&mut walk, doc)?;
+            continue;
+        }
         resource(&mut walk, doc, kustomization_file)?;
         for rule in rules.helm.iter().filter(|r| r.files.is_match(path)) {
             helm::sites(&mut walk, doc, rule)?;

@@ -21,6 +21,7 @@
 
 mod edit;
 mod helm;
+mod image_updater;
 mod kustomize;
 mod locate;
 mod markers;
@@ -497,6 +498,10 @@ fn writable_to_write(
         Writable::Reference(scalar) => {
             Write::replace(scalar, located.site.reference.pinned(digest))
         }
+        Writable::PrefixedReference { scalar, prefix } => Write::replace(
+            scalar,
+            format!("{prefix}{}", located.site.reference.pinned(digest)),
+        ),
         Writable::TagWithDigest(scalar) => {
             let tag = scalar
                 .text

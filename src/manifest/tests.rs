@@ -462,3 +462,45 @@ fn an_oversized_manifest_is_refused_with_its_size() {
     assert!(check_size("app/ok.yaml", MAX_FILE_BYTES).is_ok());
     assert!(scan("app/ok.yaml", &at_limit, &PinRules::default()).is_ok());
 }
+
+#[test]
+fn pins_argocd_image_updater_write_back_entries() {
+    let src = "kustomize:\n  images:\n  - ghcr.io/acme/guestbook:v1\n  - 'nginx=registry.example.com/nginx:1.25'\nhelm:\n  parameters:\n  - name: image.tag\n    value: v1\n";
+    let out = pin_ok(
+        "apps/guestbook/.argocd-source-guestbook.yaml",
+        src,
+        &[
+            &format!("ghcr.io/acme/guestbook:v1@{A}"),
+            &format!("registry.example.com/nginx:1.25@{B}"),
+        ],
+    );
+    assert_eq!(
+        out.content,
+        format!(
+            "kustomize:\n  images:\n  - ghcr.io/acme/guestbook:v1@{A}\n  - 'nginx=registry.example.com/nginx:1.25@{B}'\nhelm:\n  parameters:\n  - name: image.tag\n    value: v1\n"
+        )
+    );
+    assert_eq!(out.pinned.len(), 2);
+    // The same content under another name is not a write-back file.
+    let plain = pin_ok(
+        "apps/guestbook/values.yaml",
+        src,
+        &[&format!("ghcr.io/acme/guestbook:v1@{A}")],
+    );
+    assert!(plain.pinned.is_empty());
+}
+
+#[test]
+fn scans_write_back_entries_as_kustomize_images() {
+    let src = "kustomize:\n  images:\n  - old=ghcr.io/acme/guestbook:v2\n";
+    let scan = scan(".argocd-source-guestbook.yml", src, &PinRules::default()).unwrap();
+    assert_eq!(scan.sites.len(), 1);
+    assert_eq!(
+        scan.sites[0].reference.original(),
+        "ghcr.io/acme/guestbook:v2"
+    );
+    assert!(matches!(
+        &scan.sites[0].kind,
+        SiteKind::KustomizeImage { name, tag_set: true } if name == "old"
+    ));
+}
