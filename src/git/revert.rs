@@ -193,6 +193,28 @@ impl InfraRepo {
         base_tree: &Tree<'_>,
         culprits: &[CommitSha],
     ) -> Result<Oid> {
+        self.revert_each(base_tree, culprits, None)
+    }
+
+    /// git revert semantics limited to `paths`: each culprit's change to the
+    /// app's files is undone three-way on the current app files; nothing
+    /// outside `paths` takes part, so changes (and conflicts) there cannot
+    /// stop the revert.
+    fn revert_commits_within(
+        &self,
+        base_tree: &Tree<'_>,
+        culprits: &[CommitSha],
+        paths: &AppPaths,
+    ) -> Result<Oid> {
+        self.revert_each(base_tree, culprits, Some(paths))
+    }
+
+    fn revert_each(
+        &self,
+        base_tree: &Tree<'_>,
+        culprits: &[CommitSha],
+        within: Option<&AppPaths>,
+    ) -> Result<Oid> {
         let mut current = base_tree.id();
         for sha in culprits {
             let commit = self.find_commit(sha)?;
@@ -206,67 +228,48 @@ impl InfraRepo {
                 .raw()
                 .find_tree(current)
                 .map_err(GitError::git(doing()))?;
-            let mut merged = self
-                .raw()
-                .merge_trees(&culprit_tree, &ours, &mainline_tree, None)
-                .map_err(GitError::git(doing()))?;
-            if merged.has_conflicts() {
-                return Err(conflict(&merged, sha, &doing())?);
-            }
-            current = merged
-                .write_tree_to(self.raw())
-                .map_err(GitError::git(doing()))?;
-        }
-        Ok(current)
-    }
-
-    /// git revert semantics limited to `paths`: each culprit's change to the
-    /// app's files is undone three-way on the current app files; nothing
-    /// outside `paths` takes part, so changes (and conflicts) there cannot
-    /// stop the revert.
-    fn revert_commits_within(
-        &self,
-        base_tree: &Tree<'_>,
-        culprits: &[CommitSha],
-        paths: &AppPaths,
-    ) -> Result<Oid> {
-        let mut current = base_tree.id();
-        for sha in culprits {
-            let commit = self.find_commit(sha)?;
-            let doing = || format!("reverting {sha} within the app's paths");
-            let culprit_tree = commit.tree().map_err(GitError::git(doing()))?;
-            let mainline_tree = match commit.parent(0) {
-                Ok(parent) => parent.tree().map_err(GitError::git(doing()))?,
-                Err(_) => self.empty_tree()?,
-            };
-            let ours = self
-                .raw()
-                .find_tree(current)
-                .map_err(GitError::git(doing()))?;
-            let only_app = |tree: &Tree<'_>| -> Result<Tree<'_>> {
+            // Limited to the app: every tree of the merge holds only its
+            // files, and the result is spliced back into the whole tree.
+            let only_app = |tree: &Tree<'_>| -> Result<Option<Tree<'_>>> {
+                let Some(paths) = within else {
+                    return Ok(None);
+                };
                 let id = self.filtered_tree(tree, paths, &doing())?;
-                self.raw().find_tree(id).map_err(GitError::git(doing()))
+                self.raw()
+                    .find_tree(id)
+                    .map(Some)
+                    .map_err(GitError::git(doing()))
             };
+            let (a, o, t) = (
+                only_app(&culprit_tree)?,
+                only_app(&ours)?,
+                only_app(&mainline_tree)?,
+            );
             let mut merged = self
                 .raw()
                 .merge_trees(
-                    &only_app(&culprit_tree)?,
-                    &only_app(&ours)?,
-                    &only_app(&mainline_tree)?,
+                    a.as_ref().unwrap_or(&culprit_tree),
+                    o.as_ref().unwrap_or(&ours),
+                    t.as_ref().unwrap_or(&mainline_tree),
                     None,
                 )
                 .map_err(GitError::git(doing()))?;
             if merged.has_conflicts() {
                 return Err(conflict(&merged, sha, &doing())?);
             }
-            let app_tree = merged
+            let merged_tree = merged
                 .write_tree_to(self.raw())
                 .map_err(GitError::git(doing()))?;
-            let app_tree = self
-                .raw()
-                .find_tree(app_tree)
-                .map_err(GitError::git(doing()))?;
-            current = self.splice_paths(&ours, &app_tree, paths, &doing())?;
+            current = match within {
+                None => merged_tree,
+                Some(paths) => {
+                    let app_tree = self
+                        .raw()
+                        .find_tree(merged_tree)
+                        .map_err(GitError::git(doing()))?;
+                    self.splice_paths(&ours, &app_tree, paths, &doing())?
+                }
+            };
         }
         Ok(current)
     }
