@@ -8,6 +8,7 @@ pub mod facts;
 
 use std::time::Instant;
 
+use futures::StreamExt;
 use tracing::Instrument;
 
 use crate::config::{Action as ConfigAction, AppConfig};
@@ -27,6 +28,9 @@ use facts::{LedgerIndex, cheap_facts};
 
 /// The file that freezes every automatic revert of the repo while present.
 pub const FREEZE_FILE: &str = ".revertbot-freeze";
+
+/// Apps handled at once in one pass (each may be waiting for Healthy).
+const MAX_CONCURRENT_APPS: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 pub struct CheckArgs {
@@ -125,39 +129,57 @@ pub async fn run_in(
         }
     }
 
-    let mut apps = Vec::new();
-    let mut exit_code = exit::OK;
-    for ((app, app_ref), observation) in refs.into_iter().zip(observed) {
-        let started = Instant::now();
-        let (mut report, code) = match (app_ref, observation) {
-            (None, _) => {
-                let mut r = AppReport::new(&app.name);
-                r.reason =
-                    "no controller configured (argocd or flux): nothing to observe".to_owned();
-                (r, exit::OK)
-            }
-            (Some(app_ref), observation) => {
-                let observation = observation.unwrap_or_else(|| {
-                    Err(ControllerError::Unreachable {
-                        server: "no controller".into(),
-                        doing: "observing".into(),
-                        message: controllers.get(&app_ref).err().unwrap_or_default(),
-                    })
-                });
-                match check_app(ws, &ctx, &app, &app_ref, controllers, observation).await {
-                    Ok(done) => done,
-                    Err(e) => {
-                        tracing::error!(app = %app.name, error = %e, "check failed for this app");
+    // Apps do not wait for each other: one app's wait for Healthy (minutes)
+    // must not delay observing and reverting the others. The futures run
+    // interleaved on this task (sessions and the repository are not
+    // thread-safe); waits yield, git work is short. Reports keep the
+    // config's order.
+    let per_app = refs
+        .into_iter()
+        .zip(observed)
+        .map(|((app, app_ref), observation)| {
+            let ctx = &ctx;
+            async move {
+                let started = Instant::now();
+                let (mut report, code) = match (app_ref, observation) {
+                    (None, _) => {
                         let mut r = AppReport::new(&app.name);
-                        r.reason = e.to_string();
-                        (r, e.exit_code())
+                        r.reason = "no controller configured (argocd or flux): nothing to observe"
+                            .to_owned();
+                        (r, exit::OK)
                     }
-                }
+                    (Some(app_ref), observation) => {
+                        let observation = observation.unwrap_or_else(|| {
+                            Err(ControllerError::Unreachable {
+                                server: "no controller".into(),
+                                doing: "observing".into(),
+                                message: controllers.get(&app_ref).err().unwrap_or_default(),
+                            })
+                        });
+                        match check_app(ws, ctx, &app, &app_ref, controllers, observation).await {
+                            Ok(done) => done,
+                            Err(e) => {
+                                tracing::error!(app = %app.name, error = %e, "check failed for this app");
+                                let mut r = AppReport::new(&app.name);
+                                r.reason = e.to_string();
+                                (r, e.exit_code())
+                            }
+                        }
+                    }
+                };
+                report
+                    .timings_ms
+                    .insert("check".to_owned(), elapsed_ms(started));
+                (report, code)
             }
-        };
-        report
-            .timings_ms
-            .insert("check".to_owned(), elapsed_ms(started));
+        });
+    let done: Vec<(AppReport, u8)> = futures::stream::iter(per_app)
+        .buffered(MAX_CONCURRENT_APPS)
+        .collect()
+        .await;
+    let mut apps = Vec::with_capacity(done.len());
+    let mut exit_code = exit::OK;
+    for (report, code) in done {
         exit_code = worst(exit_code, code);
         apps.push(report);
     }
