@@ -16,4 +16,5 @@ pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod retry;
 pub mod yaml;

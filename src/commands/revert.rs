@@ -1,7 +1,7 @@
 //! `revertbot revert`: build the revert on the current branch tip and push
 //! it fast-forward only; record the incident in the ledger.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::domain::ledger::{IncidentRecord, NoteDoc, RecordedImage, incident_id};
 use crate::domain::{CommitSha, ImageRef};
@@ -22,9 +22,6 @@ use crate::policy::{
     Approved, DecideInput, Decision, Evidence, LastKnownGood, Mode as PolicyMode, RevertIntent,
     Severity, Verdict as PolicyVerdict, decide,
 };
-
-/// How many times the branch may move under us before we give up.
-const PUSH_ATTEMPTS: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -169,8 +166,10 @@ pub fn execute(
         commits: args.request.commits.clone(),
     };
     let forced: Vec<String> = intent.overridden.iter().map(ToString::to_string).collect();
-    let mut delay = Duration::from_millis(300);
-    for attempt in 1..=PUSH_ATTEMPTS {
+    // How many times the branch may move under us before we give up.
+    let policy = crate::retry::CAS_PUSH;
+    let mut delays = policy.delays();
+    for attempt in 1..=policy.attempts {
         // The caller's own request, when it still names what was approved
         // (so the report says where the LKG came from); else exactly that.
         let mut located = locate(session, &args.request)?;
@@ -255,14 +254,16 @@ pub fn execute(
                     attempt,
                     "the branch moved while pushing; rebuilding the revert on the new tip"
                 );
-                std::thread::sleep(delay);
-                delay = delay.saturating_mul(2);
+                match delays.next() {
+                    Some(delay) => std::thread::sleep(delay),
+                    None => break,
+                }
             }
         }
     }
     Err(GitError::RemoteKeptMoving {
         refname: format!("refs/heads/{}", session.remote.branch),
-        attempts: PUSH_ATTEMPTS,
+        attempts: policy.attempts,
     }
     .into())
 }

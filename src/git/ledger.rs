@@ -6,8 +6,6 @@
 //! fast-forward only. If another writer got there first the push is refused
 //! and we start again from their tip, a bounded number of times.
 
-use std::time::Duration;
-
 use git2::Oid;
 
 use super::remote::PushOutcome;
@@ -20,8 +18,6 @@ use crate::domain::{AppName, CommitSha};
 fn work_ref() -> String {
     format!("refs/revertbot/notes-work/{}", std::process::id())
 }
-
-const WRITE_ATTEMPTS: u32 = 5;
 
 /// Which notes to read: the remote's (as last fetched) or only local ones.
 #[derive(Debug, Clone, Copy)]
@@ -166,7 +162,8 @@ impl InfraRepo {
         commit: &CommitSha,
         addition: &NoteDoc,
     ) -> Result<bool> {
-        let mut delay = Duration::from_millis(200);
+        let policy = crate::retry::CAS_PUSH;
+        let mut delays = policy.delays();
         // The first attempt builds on the notes fetched with the branch (if
         // any); the compare-and-swap push catches a stale view, and later
         // attempts refetch.
@@ -178,7 +175,7 @@ impl InfraRepo {
             repo: self.raw(),
             name: work_ref(),
         };
-        for attempt in 1..=WRITE_ATTEMPTS {
+        for attempt in 1..=policy.attempts {
             let existing = match upstream {
                 Some(tip) => match self.note_blob(tip, to_oid(commit))? {
                     Some(blob) => parse_note(commit, &blob)?,
@@ -210,14 +207,16 @@ impl InfraRepo {
                         "ledger notes moved on the remote; merging and retrying"
                     );
                     upstream = now;
-                    std::thread::sleep(delay);
-                    delay = delay.saturating_mul(2);
+                    match delays.next() {
+                        Some(delay) => std::thread::sleep(delay),
+                        None => break,
+                    }
                 }
             }
         }
         Err(GitError::RemoteKeptMoving {
             refname: NOTES_REF.to_owned(),
-            attempts: WRITE_ATTEMPTS,
+            attempts: policy.attempts,
         })
     }
 

@@ -22,23 +22,8 @@ pub struct Remote {
     pub name_or_url: String,
     pub branch: String,
     pub credentials: Credentials,
-    pub retry: RetryPolicy,
-}
-
-/// Bounded retries with exponential backoff for transient network errors.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub first_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 3,
-            first_delay: Duration::from_millis(500),
-        }
-    }
+    /// Retries of transient network errors (shared policy, `crate::retry`).
+    pub retry: crate::retry::Policy,
 }
 
 /// What a fetch transferred.
@@ -74,7 +59,7 @@ impl Remote {
             name_or_url: name_or_url.to_owned(),
             branch: branch.to_owned(),
             credentials,
-            retry: RetryPolicy::default(),
+            retry: crate::retry::GIT_TRANSPORT,
         }
     }
 
@@ -380,28 +365,29 @@ fn with_retry<T>(
     doing: &'static str,
     mut op: impl FnMut() -> Result<T>,
 ) -> Result<T> {
-    let mut delay = remote.retry.first_delay;
-    let mut attempt = 1;
-    loop {
-        match op() {
-            Err(GitError::Network { message, .. }) if attempt < remote.retry.attempts => {
-                // Not `message`: the JSON log flattens the event text into that key.
-                tracing::warn!(remote = %remote.display(), attempt, error = %message, "{doing} failed; retrying");
-                std::thread::sleep(delay);
-                delay = delay.saturating_mul(2);
-                attempt += 1;
-            }
-            Err(GitError::Network {
-                remote: r, message, ..
-            }) => {
-                return Err(GitError::Network {
-                    remote: r,
-                    doing,
-                    message,
-                    attempts: attempt,
-                });
-            }
-            other => return other,
-        }
+    use backon::BlockingRetryable;
+    let attempts = std::cell::Cell::new(0_u32);
+    let once = || {
+        attempts.set(attempts.get() + 1);
+        op()
+    };
+    let result = once
+        .retry(remote.retry.backoff())
+        .when(|e: &GitError| matches!(e, GitError::Network { .. }))
+        .notify(|e: &GitError, wait: Duration| {
+            // Not `message`: the JSON log flattens the event text into that key.
+            tracing::warn!(remote = %remote.display(), attempt = attempts.get(), error = %e, retry_in = ?wait, "{doing} failed; retrying");
+        })
+        .call();
+    match result {
+        Err(GitError::Network {
+            remote: r, message, ..
+        }) => Err(GitError::Network {
+            remote: r,
+            doing,
+            message,
+            attempts: attempts.get(),
+        }),
+        other => other,
     }
 }

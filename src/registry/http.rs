@@ -382,11 +382,12 @@ fn token_key(bearer: &BearerChallenge, scope: &str) -> TokenKey {
 }
 
 fn backoff(config: &RegistryConfig) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(config.min_backoff)
-        .with_max_delay(config.max_backoff)
-        .with_max_times(config.attempts.saturating_sub(1) as usize)
-        .with_jitter()
+    crate::retry::Policy {
+        attempts: config.attempts,
+        min_delay: config.min_backoff,
+        max_delay: config.max_backoff,
+    }
+    .backoff()
 }
 
 /// Reads a body, bounded, mapping a timeout to `Timeout`.

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -176,11 +176,14 @@ impl Http {
 
     /// Sends `req` under the retry policy; the body of a 2xx answer.
     pub async fn send(&self, req: &Request) -> Result<Vec<u8>, ControllerError> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.options.min_backoff)
-            .with_max_delay(self.options.max_backoff)
-            .with_max_times(self.options.max_retries)
-            .with_jitter();
+        let backoff = crate::retry::Policy {
+            attempts: u32::try_from(self.options.max_retries)
+                .unwrap_or(u32::MAX)
+                .saturating_add(1),
+            min_delay: self.options.min_backoff,
+            max_delay: self.options.max_backoff,
+        }
+        .backoff();
         let attempt = || self.attempt(req);
         attempt
             .retry(backoff)

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 
 use super::FluxOptions;
 use crate::controller::ControllerError;
@@ -55,11 +55,12 @@ where
     Fut: Future<Output = Result<T, kube::Error>>,
 {
     let timeout = options.request_timeout;
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(options.retry_min_delay)
-        .with_max_delay(options.retry_max_delay)
-        .with_max_times(options.attempts.saturating_sub(1) as usize)
-        .with_jitter();
+    let backoff = crate::retry::Policy {
+        attempts: options.attempts,
+        min_delay: options.retry_min_delay,
+        max_delay: options.retry_max_delay,
+    }
+    .backoff();
     let once = || {
         let fut = attempt();
         async move {
