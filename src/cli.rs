@@ -63,6 +63,9 @@ pub enum Command {
     Revert(RevertArgs),
     /// Record a revision as last-known-good for an app, with image digests.
     Record(RecordArgs),
+    /// Once an incident is over: restore the Flux image-automation markers
+    /// a revert suspended on the app's pinned lines (one commit, pushed).
+    RestoreMarkers(RestoreMarkersArgs),
     /// Check or describe the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -175,6 +178,16 @@ pub struct RevertArgs {
     /// revert (the default waits when the app has a controller).
     #[arg(long)]
     pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreMarkersArgs {
+    #[arg(long)]
+    pub app: String,
+
+    /// List the markers that would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

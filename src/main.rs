@@ -126,6 +126,17 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 })?
             }
         }
+        Command::RestoreMarkers(args) => {
+            let session = commands::Session::open(globals, &args.app)?;
+            commands::restore_markers::run(
+                &session,
+                &commands::restore_markers::RestoreArgs {
+                    app: args.app.clone(),
+                    dry_run: args.dry_run,
+                },
+            )?
+            .warned(&session.config_warnings)
+        }
         Command::Record(args) => match &args.revision {
             Some(revision) => commands::record::run(
                 globals,

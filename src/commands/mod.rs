@@ -12,6 +12,7 @@ mod locate;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod restore_markers;
 pub mod revert;
 pub mod wait;
 

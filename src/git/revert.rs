@@ -420,6 +420,32 @@ impl InfraRepo {
         Ok(to_sha(oid))
     }
 
+    /// The tree of `base` with `files` (repo-relative path, new content)
+    /// written over it; nothing else changes.
+    pub fn tree_with_files(&self, base: &CommitSha, files: &[(String, Vec<u8>)]) -> Result<Oid> {
+        let doing = "writing the changed files";
+        let tree = self
+            .find_commit(base)?
+            .tree()
+            .map_err(GitError::git(doing))?;
+        let mut index = Index::new().map_err(GitError::git(doing))?;
+        index.read_tree(&tree).map_err(GitError::git(doing))?;
+        for (path, content) in files {
+            let Some(mut entry) = index.get_path(Path::new(path), 0) else {
+                return Err(GitError::RevisionNotFound {
+                    rev: format!("{base}:{path}"),
+                    hint: "the file is not in the branch tip any more; run again".to_owned(),
+                });
+            };
+            entry.id = self.raw().blob(content).map_err(GitError::git(doing))?;
+            entry.file_size = u32::try_from(content.len()).unwrap_or(u32::MAX);
+            index.add(&entry).map_err(GitError::git(doing))?;
+        }
+        index
+            .write_tree_to(self.raw())
+            .map_err(GitError::git(doing))
+    }
+
     /// revertbot's identity: the repo's configured user if any, otherwise a
     /// fixed bot identity.
     pub(crate) fn signature(&self) -> Result<Signature<'static>> {
