@@ -101,6 +101,11 @@ pub struct AppReport {
     /// Guards a person overrode with `--force-guards` for this revert.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forced_guards: Vec<String>,
+    /// Problems with this app's run that did not stop it, such as a
+    /// template override from the repo that failed and was replaced by the
+    /// built-in.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Files the culprits changed outside the app's paths, which the revert
     /// leaves as they are, with the apps that own them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -152,6 +157,9 @@ fn app_text(out: &mut String, app: &AppReport) {
         Action::None => "nothing to do",
     };
     let _ = writeln!(out, "{}: {headline}", app.app);
+    for warning in &app.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
     if !app.reason.is_empty() {
         let _ = writeln!(out, "  {}", app.reason);
     }

@@ -40,6 +40,14 @@ fn revert(sb: &Sandbox) -> (String, String) {
         .as_str()
         .unwrap()
         .to_owned();
+    // A fallback is said in the report too, not only in the log.
+    if stderr(&out).contains("template override not used") {
+        let warnings = report["apps"][0]["warnings"].to_string();
+        assert!(
+            warnings.contains("not used:") && warnings.contains("the built-in template was used"),
+            "{report}"
+        );
+    }
     (commit, stderr(&out))
 }
 

@@ -52,6 +52,8 @@ pub(super) struct Prepared {
     pub pinned: Vec<RecordedImage>,
     /// What the culprits changed outside the app's paths, left as it is.
     pub left_alone: Vec<LeftAlone>,
+    /// A repo template override that failed (the built-in was used).
+    pub template_warnings: Vec<String>,
 }
 
 pub fn run(globals: &Globals, args: &RevertArgs) -> Result<Outcome> {
@@ -429,12 +431,14 @@ pub(super) fn prepare(
         forced_guards: forced_guards.to_vec(),
     }
     .render(&renderer)?;
+    let template_warnings = renderer.warnings();
     Ok(Prepared {
         built,
         message,
         incident,
         pinned: applied,
         left_alone,
+        template_warnings,
     })
 }
 
@@ -452,6 +456,9 @@ pub(super) fn fill_plan(report: &mut AppReport, prepared: &Prepared) {
     report.suspended_markers = prepared.built.pins.suspended_markers.clone();
     report.files_changed = prepared.built.changes.clone();
     report.left_alone = prepared.left_alone.clone();
+    report
+        .warnings
+        .extend(prepared.template_warnings.iter().cloned());
     report.incident = Some(prepared.incident.clone());
 }
 
