@@ -80,6 +80,11 @@ pub struct DrillArgs {
     /// Build the sandbox in this (new or empty) directory; implies --keep.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Rehearse this app of your own config on a sandbox copy of --repo
+    /// (nothing is pushed to your remote) and report whether it is ready.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,10 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
             let drill = commands::drill::DrillArgs {
                 keep: args.keep || args.dir.is_some(),
                 dir: args.dir.clone(),
+                on_repo: args.app.clone().map(|app| commands::drill::OnRepo {
+                    app,
+                    globals: globals.clone(),
+                }),
             };
             let (report, code) = runtime()?.block_on(commands::drill::run(&drill))?;
             let text = match cli.output {

@@ -262,7 +262,7 @@ impl Session {
 
 /// The app's Helm image rules as the manifest editor takes them. Globs were
 /// validated with the config, so a failure here is a bug worth reporting.
-fn pin_rules(app: &AppConfig) -> Result<PinRules> {
+pub(crate) fn pin_rules(app: &AppConfig) -> Result<PinRules> {
     let mut rules = PinRules::default();
     for helm in &app.images.helm {
         for files in &helm.files {

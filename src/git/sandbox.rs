@@ -21,6 +21,8 @@ pub struct Sandbox {
     pub remote: PathBuf,
     pub dev: PathBuf,
     pub checkout: PathBuf,
+    /// The branch releases are pushed to and revertbot follows.
+    pub branch: String,
 }
 
 pub const APP_DIR: &str = "apps/guestbook";
@@ -61,6 +63,65 @@ impl Sandbox {
             remote,
             dev,
             checkout,
+            branch: "main".to_owned(),
+        })
+    }
+
+    /// A sandbox holding a copy of `source`'s history: the remote gets
+    /// `source`'s `branch` (or its `HEAD` when it has no such local branch)
+    /// as `branch`, the developer checkout is a clone of it. Nothing else is
+    /// copied (no notes, no other branches) and `source` is only read.
+    pub fn import(root: &Path, source: &Path, branch: &str) -> Result<Self, SandboxError> {
+        let at = |doing: &str, dir: &Path| {
+            let doing = doing.to_owned();
+            let dir = dir.display().to_string();
+            move |e: git2::Error| SandboxError {
+                doing,
+                message: e.message().to_owned(),
+                dir,
+            }
+        };
+        std::fs::create_dir_all(root).map_err(|e| SandboxError {
+            doing: "creating the sandbox".into(),
+            message: e.to_string(),
+            dir: root.display().to_string(),
+        })?;
+        let source_repo = Repository::open(source).map_err(at("opening the infra repo", source))?;
+        let local_branch = format!("refs/heads/{branch}");
+        let source_ref = if source_repo.find_reference(&local_branch).is_ok() {
+            local_branch
+        } else {
+            "HEAD".to_owned()
+        };
+        let remote = root.join("remote.git");
+        let dev = root.join("dev");
+        let checkout = root.join("infra");
+        let mut init = git2::RepositoryInitOptions::new();
+        init.bare(true).initial_head(branch);
+        let remote_repo =
+            Repository::init_opts(&remote, &init).map_err(at("creating the remote", &remote))?;
+        let source_url = source.display().to_string();
+        remote_repo
+            .remote_anonymous(&source_url)
+            .and_then(|mut from| {
+                from.fetch(
+                    &[format!("+{source_ref}:refs/heads/{branch}")],
+                    Some(git2::FetchOptions::new().download_tags(git2::AutotagOption::None)),
+                    None,
+                )
+            })
+            .map_err(at(
+                &format!("copying {source_ref} of the infra repo (a shallow clone cannot be copied: fetch its full history first)"),
+                source,
+            ))?;
+        Repository::clone(&remote.display().to_string(), &dev)
+            .map_err(at("cloning the developer checkout", &dev))?;
+        Ok(Self {
+            root: root.to_owned(),
+            remote,
+            dev,
+            checkout,
+            branch: branch.to_owned(),
         })
     }
 
@@ -70,6 +131,16 @@ impl Sandbox {
         &self,
         message: &str,
         files: &[(&str, String)],
+    ) -> Result<CommitSha, SandboxError> {
+        self.commit_changes(message, files, &[])
+    }
+
+    /// [`Sandbox::release`] that also deletes `remove` (repo-relative paths).
+    pub fn commit_changes(
+        &self,
+        message: &str,
+        files: &[(&str, String)],
+        remove: &[&str],
     ) -> Result<CommitSha, SandboxError> {
         let err = |doing: &str| {
             let doing = doing.to_owned();
@@ -95,10 +166,21 @@ impl Sandbox {
                 dir: self.dev.display().to_string(),
             })?;
         }
+        for path in remove {
+            std::fs::remove_file(self.dev.join(path)).map_err(|e| SandboxError {
+                doing: format!("removing {path}"),
+                message: e.to_string(),
+                dir: self.dev.display().to_string(),
+            })?;
+        }
         let repo = Repository::open(&self.dev).map_err(err("opening the developer checkout"))?;
         let mut index = repo.index().map_err(err("reading the index"))?;
         index
             .add_all(["*"], IndexAddOption::DEFAULT, None)
+            .map_err(err("staging the release"))?;
+        // `add_all` stages new and changed files; removals need `update_all`.
+        index
+            .update_all(["*"], None)
             .map_err(err("staging the release"))?;
         index.write().map_err(err("writing the index"))?;
         let tree_id = index.write_tree().map_err(err("writing the tree"))?;
@@ -115,11 +197,59 @@ impl Sandbox {
             .map_err(err("finding the remote"))?;
         origin
             .push(
-                &["refs/heads/main:refs/heads/main"],
+                &[format!("refs/heads/{0}:refs/heads/{0}", self.branch)],
                 Some(&mut PushOptions::new()),
             )
             .map_err(err("pushing the release"))?;
         Ok(super::to_sha(oid))
+    }
+
+    /// The remote's branch tip, and every file in it with its size.
+    pub fn tree(&self) -> Result<(CommitSha, Vec<(String, u64)>), SandboxError> {
+        let err = |doing: &str| {
+            let doing = doing.to_owned();
+            let dir = self.remote.display().to_string();
+            move |e: git2::Error| SandboxError {
+                doing,
+                message: e.message().to_owned(),
+                dir,
+            }
+        };
+        let repo = Repository::open(&self.remote).map_err(err("opening the remote"))?;
+        let commit = repo
+            .find_reference(&format!("refs/heads/{}", self.branch))
+            .and_then(|r| r.peel_to_commit())
+            .map_err(err("reading the branch"))?;
+        let tree = commit.tree().map_err(err("reading the tree"))?;
+        let odb = repo.odb().map_err(err("opening the object database"))?;
+        let mut files = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob)
+                && let Ok(name) = std::str::from_utf8(entry.name_bytes())
+            {
+                let size = odb
+                    .read_header(entry.id())
+                    .map_or(u64::MAX, |(size, _)| size as u64);
+                files.push((format!("{dir}{name}"), size));
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(err("listing the files"))?;
+        Ok((super::to_sha(commit.id()), files))
+    }
+
+    /// A file of the remote's branch at `rev`.
+    pub fn read(&self, rev: &CommitSha, path: &str) -> Result<Option<Vec<u8>>, SandboxError> {
+        let repo = super::InfraRepo::open(&self.remote).map_err(|e| SandboxError {
+            doing: "opening the remote".into(),
+            message: e.to_string(),
+            dir: self.remote.display().to_string(),
+        })?;
+        repo.read_file(rev, path).map_err(|e| SandboxError {
+            doing: format!("reading {path}"),
+            message: e.to_string(),
+            dir: self.remote.display().to_string(),
+        })
     }
 
     /// revertbot's checkout of the remote (what actions/checkout would give).

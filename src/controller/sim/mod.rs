@@ -39,6 +39,7 @@ use jiff::Timestamp;
 use self::model::{AppModel, Initiator};
 use crate::controller::AppRef;
 use crate::domain::{CommitSha, Digest};
+use crate::manifest::{HelmImageRule, PinRules};
 
 /// Where the simulated controller's time comes from.
 pub trait SimClock: Send + Sync + fmt::Debug {
@@ -107,6 +108,9 @@ pub struct SimApp {
     pub namespace: Option<String>,
     /// The namespace its pods run in; default: the app name.
     pub destination: Option<String>,
+    /// Helm values files holding images (the app's `images.helm` rules):
+    /// their images run in the app's pods, as the chart would render them.
+    pub helm: Vec<crate::config::HelmImage>,
 }
 
 impl SimApp {
@@ -116,6 +120,7 @@ impl SimApp {
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
             namespace: None,
             destination: None,
+            helm: Vec::new(),
         }
     }
 }
@@ -228,15 +233,15 @@ impl Shared {
         let me = self.clone();
         let at = tip.clone();
         let rendered = blocking(move || {
-            let specs: Vec<(String, globset::GlobSet)> = me
+            let specs: Vec<(String, globset::GlobSet, PinRules)> = me
                 .lock()
                 .apps
                 .iter()
-                .map(|a| (a.name.clone(), a.globs.clone()))
+                .map(|a| (a.name.clone(), a.globs.clone(), a.pin_rules.clone()))
                 .collect();
             specs
                 .iter()
-                .map(|(name, globs)| repo::render(&me.repo, &at, name, globs))
+                .map(|(name, globs, rules)| repo::render(&me.repo, &at, name, globs, rules))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -251,6 +256,20 @@ impl Shared {
         self.advance();
         Ok(())
     }
+}
+
+fn pin_rules(app: &SimApp) -> Result<PinRules, SimError> {
+    let mut rules = PinRules::default();
+    for helm in &app.helm {
+        for files in &helm.files {
+            let rule = HelmImageRule::new(files, &helm.repository, &helm.tag, helm.digest.clone())
+                .map_err(|e| SimError::Config {
+                    message: format!("app `{}`: {e}", app.name),
+                })?;
+            rules.helm.push(rule);
+        }
+    }
+    Ok(rules)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -294,6 +313,7 @@ impl Sim {
                 destination: a.destination.clone().unwrap_or_else(|| a.name.clone()),
                 paths: a.paths.clone(),
                 globs: repo::globs(&a.name, &a.paths)?,
+                pin_rules: pin_rules(a)?,
                 desired: None,
                 live: None,
                 previous: None,

@@ -83,6 +83,7 @@ pub(crate) struct AppModel {
     pub destination: String,
     pub paths: Vec<String>,
     pub globs: GlobSet,
+    pub pin_rules: crate::manifest::PinRules,
     pub desired: Option<Rendered>,
     pub live: Option<Live>,
     pub previous: Option<Live>,

@@ -57,12 +57,17 @@ pub(crate) fn tip(repo: &Path, branch: &str) -> Result<CommitSha, SimError> {
 }
 
 /// The app's manifests at `revision`: every `.yaml`/`.yml` file matching
-/// `paths`, scanned for image references.
+/// `paths`, scanned for image references (Helm values per `rules`).
+///
+/// No kustomize build: an `images:` override whose image no container in
+/// the app's files names (the workload sits in a base outside the paths)
+/// runs as a container of its own, as it would once the base is built.
 pub(crate) fn render(
     repo: &Path,
     revision: &CommitSha,
     app: &str,
     paths: &GlobSet,
+    rules: &PinRules,
 ) -> Result<Rendered, SimError> {
     let infra = InfraRepo::open(repo).map_err(|e| git_error(repo, "opening", e))?;
     let raw = infra.raw();
@@ -101,7 +106,7 @@ pub(crate) fn render(
         let Ok(text) = std::str::from_utf8(content.content()) else {
             continue;
         };
-        let scanned = scan(path, text, &PinRules::default()).map_err(|e| SimError::Manifest {
+        let scanned = scan(path, text, rules).map_err(|e| SimError::Manifest {
             app: app.to_owned(),
             message: format!("{path} at {revision}: {e}"),
         })?;
@@ -119,6 +124,14 @@ pub(crate) fn render(
         if let Some(o) = overrides.iter().find(|o| o.same_name(image)) {
             *image = o.clone();
         }
+    }
+    let orphans: Vec<ImageRef> = overrides
+        .into_iter()
+        .filter(|o| !containers.iter().any(|(_, image)| o.same_name(image)))
+        .collect();
+    for o in orphans {
+        let name = o.repository().rsplit('/').next().unwrap_or(app).to_owned();
+        containers.push((name, o));
     }
     Ok(Rendered {
         revision: revision.clone(),

@@ -318,15 +318,15 @@ async fn sync(
             &format!("revision `{raw}` must be a full commit sha in the simulated controller"),
         )
     })?;
-    let (running, globs) = with_app(&shared, &name, &query, |a, _| {
-        (a.running(), a.globs.clone())
+    let (running, globs, rules) = with_app(&shared, &name, &query, |a, _| {
+        (a.running(), a.globs.clone(), a.pin_rules.clone())
     })?;
     if running {
         return Err(error(400, 9, "another operation is already in progress"));
     }
     let me = shared.clone();
     let app = name.clone();
-    let rendered = super::blocking(move || repo::render(&me.repo, &revision, &app, &globs))
+    let rendered = super::blocking(move || repo::render(&me.repo, &revision, &app, &globs, &rules))
         .await
         .map_err(|e| error(400, 3, &e.to_string()))?;
     let now = shared.clock.now();
