@@ -10,12 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use revertbot::controller::Controller;
-use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions};
-use revertbot::controller::sim::{Sim, SimApp, SimConfig, SimTiming};
+use revertbot::controller::sim::{Sim, SimApp, SimConfig};
 use revertbot::domain::Digest;
-use secrecy::SecretString;
 use serde_json::Value;
+use support::argocd_sim::{argocd_client, digest, fast_timing, until_crash_looping};
 use support::infra::{REMOTE, Sandbox, good_digest, stderr};
 
 const CONFIG: &str = "\
@@ -33,29 +31,6 @@ apps:
 ";
 
 const BILLING: &str = "registry.example.com:5000/acme/billing";
-
-fn digest(label: &str) -> Digest {
-    revertbot::registry::sha256_digest(label.as_bytes()).unwrap()
-}
-
-async fn until_crash_looping(
-    client: &ArgoCd,
-    sim: &revertbot::controller::sim::SimHandle,
-    app: &str,
-) {
-    let app = sim.app_ref(app);
-    for _ in 0..600 {
-        let pods = client.pods(&app).await.unwrap();
-        if pods
-            .iter()
-            .any(|p| p.current && p.waiting.iter().any(|w| w.reason == "CrashLoopBackOff"))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the sim never reported CrashLoopBackOff for {app:?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_app_is_reverted_while_the_first_still_waits_for_healthy() {
@@ -93,13 +68,7 @@ async fn a_second_app_is_reverted_while_the_first_still_waits_for_healthy() {
         (format!("{BILLING}:2.3.1"), billing_bad.clone()),
     ]);
     config.bad_digests = HashSet::from([guestbook_bad, guestbook_good, billing_bad]);
-    config.timing = SimTiming {
-        poll_interval: Duration::from_millis(500),
-        sync_duration: Duration::from_millis(200),
-        rollout_time: Duration::from_millis(300),
-        progress_deadline: Duration::from_secs(120),
-        crash_interval: Duration::from_millis(200),
-    };
+    config.timing = fast_timing(Duration::from_millis(300));
     let sim = Sim::start(config).await.unwrap();
     let (url, token) = (sim.url.clone(), sim.token.clone());
     let recorder = Arc::clone(&sb);
@@ -121,12 +90,7 @@ async fn a_second_app_is_reverted_while_the_first_still_waits_for_healthy() {
     })
     .await
     .unwrap();
-    let client = ArgoCd::new(
-        &url,
-        SecretString::from(token.clone()),
-        ArgoCdOptions::default(),
-    )
-    .unwrap();
+    let client = argocd_client(&url, &token);
     until_crash_looping(&client, &sim, "guestbook").await;
     until_crash_looping(&client, &sim, "billing").await;
 

@@ -16,53 +16,40 @@ use support::flux_objects::{KsState, kustomization_in, workload};
 use support::infra::Sandbox;
 use support::infra::good_digest;
 
-const CONFIG: &str = "\
-version: 1
-repo: { remote: origin, branch: main }
-apps:
-  - name: guestbook
-    paths: [\"apps/guestbook/**\"]
-    flux: { kind: Kustomization, name: guestbook, namespace: flux-system }
-    health:
-      controller: true
-      pods: { crashloop: true, not_ready_for: 1m }
-    policy: { critical: push, grace: 0s, cooldown: 30m }
-    wait: { timeout: 8s }
-";
-
-/// [`CONFIG`] with `policy.warning: push`.
-const WARNING_PUSH_CONFIG: &str = "\
-version: 1
-repo: { remote: origin, branch: main }
-apps:
-  - name: guestbook
-    paths: [\"apps/guestbook/**\"]
-    flux: { kind: Kustomization, name: guestbook, namespace: flux-system }
-    health:
-      controller: true
-      pods: { crashloop: true, not_ready_for: 1m }
-    policy: { critical: push, warning: push, grace: 0s, cooldown: 30m }
-    wait: { timeout: 8s }
-";
+/// The guestbook Kustomization `flux-system/guestbook`.
+const KUSTOMIZATION: &str = "{ kind: Kustomization, name: guestbook, namespace: flux-system }";
 
 /// The same app deployed as a HelmRelease (`default/guestbook`) that the
 /// `flux-system/guestbook` Kustomization applies from git.
-const HELM_CONFIG: &str = "\
+const HELMRELEASE: &str = "{ kind: HelmRelease, name: guestbook, namespace: default }";
+
+const POLICY: &str = "{ critical: push, grace: 0s, cooldown: 30m }";
+
+/// [`POLICY`] with `policy.warning: push`.
+const WARNING_PUSH_POLICY: &str = "{ critical: push, warning: push, grace: 0s, cooldown: 30m }";
+
+/// The guestbook app watched through the Flux object `flux` under `policy`
+/// (both flow mappings); health and wait are the same in every test here.
+fn config(flux: &str, policy: &str) -> String {
+    format!(
+        "\
 version: 1
-repo: { remote: origin, branch: main }
+repo: {{ remote: origin, branch: main }}
 apps:
   - name: guestbook
     paths: [\"apps/guestbook/**\"]
-    flux: { kind: HelmRelease, name: guestbook, namespace: default }
+    flux: {flux}
     health:
       controller: true
-      pods: { crashloop: true, not_ready_for: 1m }
-    policy: { critical: push, grace: 0s, cooldown: 30m }
-    wait: { timeout: 8s }
-";
+      pods: {{ crashloop: true, not_ready_for: 1m }}
+    policy: {policy}
+    wait: {{ timeout: 8s }}
+"
+    )
+}
 
 /// The good revision recorded as last-known-good from its live pods.
-async fn recorded_good(config: &'static str) -> Setup {
+async fn recorded_good(config: String) -> Setup {
     let s = setup(config).await;
     s.deploy_good();
     let report = s.check(0).await;
@@ -76,7 +63,7 @@ fn signals(app: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_wait_a_commit_failing_its_health_checks_is_reverted_and_healthy_only_once_ready() {
-    let s = recorded_good(CONFIG).await;
+    let s = recorded_good(config(KUSTOMIZATION, POLICY)).await;
     // Applied and crash-looping; the checks timed out: lastAppliedRevision
     // still names the good commit.
     s.deploy_bad_crashlooping(KsState::HealthCheckFailed {
@@ -115,7 +102,7 @@ async fn with_wait_a_commit_failing_its_health_checks_is_reverted_and_healthy_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_flux_runs_the_health_checks_a_crash_loop_is_a_fast_failure_breach() {
-    let s = recorded_good(CONFIG).await;
+    let s = recorded_good(config(KUSTOMIZATION, POLICY)).await;
     s.deploy_bad_crashlooping(KsState::HealthChecking {
         applied: &s.sb.good,
         attempted: &s.sb.bad,
@@ -131,7 +118,7 @@ async fn while_flux_runs_the_health_checks_a_crash_loop_is_a_fast_failure_breach
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_flux_cannot_apply_or_build_is_a_warning_naming_it() {
-    let s = recorded_good(CONFIG).await;
+    let s = recorded_good(config(KUSTOMIZATION, POLICY)).await;
     for (state, reason) in [
         (
             KsState::ApplyFailed {
@@ -177,7 +164,7 @@ async fn a_commit_flux_cannot_apply_or_build_is_a_warning_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_warning_push_the_commit_flux_cannot_apply_is_reverted() {
-    let s = recorded_good(WARNING_PUSH_CONFIG).await;
+    let s = recorded_good(config(KUSTOMIZATION, WARNING_PUSH_POLICY)).await;
     s.fake.insert(kustomization_in(KsState::ApplyFailed {
         applied: &s.sb.good,
         attempted: &s.sb.bad,
@@ -219,7 +206,7 @@ fn helmrelease(fixture: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_helmrelease_helm_controller_rolled_back_is_a_breach_of_the_revision_that_failed() {
-    let s = setup(HELM_CONFIG).await;
+    let s = setup(config(HELMRELEASE, POLICY)).await;
     s.fake.insert(kustomization_in(KsState::Ready(&s.sb.good)));
     s.fake.insert(helmrelease("helmrelease-ready.yaml"));
     for mut o in workload(

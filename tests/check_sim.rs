@@ -9,12 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use revertbot::controller::Controller;
-use revertbot::controller::argocd::{ArgoCd, ArgoCdOptions};
-use revertbot::controller::sim::{Sim, SimApp, SimConfig, SimHandle, SimTiming};
+use revertbot::controller::sim::{Sim, SimApp, SimConfig, SimHandle};
 use revertbot::domain::Digest;
-use secrecy::SecretString;
 use serde_json::Value;
+use support::argocd_sim::{argocd_client, digest, fast_timing, until_crash_looping};
 use support::infra::{REMOTE, Sandbox, good_digest, stderr};
 
 /// Only paths and the controller (plus a short wait, so the unhealed case
@@ -29,10 +27,6 @@ apps:
     argocd: { app: guestbook }
     wait: { timeout: 6s }
 ";
-
-fn digest(label: &str) -> Digest {
-    revertbot::registry::sha256_digest(label.as_bytes()).unwrap()
-}
 
 struct Setup {
     sb: Arc<Sandbox>,
@@ -70,13 +64,7 @@ async fn setup_with(
     } else {
         HashSet::from([bad, good])
     };
-    config.timing = SimTiming {
-        poll_interval: Duration::from_millis(500),
-        sync_duration: Duration::from_millis(200),
-        rollout_time,
-        progress_deadline: Duration::from_secs(120),
-        crash_interval: Duration::from_millis(200),
-    };
+    config.timing = fast_timing(rollout_time);
     let sim = Sim::start(config).await.unwrap();
     let (url, token) = (sim.url.clone(), sim.token.clone());
     let record = Arc::clone(&sb);
@@ -126,24 +114,8 @@ impl Setup {
 
     /// Waits (through the real client) until the deployed pods crash-loop.
     async fn until_crash_looping(&self) {
-        let client = ArgoCd::new(
-            &self.url,
-            SecretString::from(self.token.clone()),
-            ArgoCdOptions::default(),
-        )
-        .unwrap();
-        let app = self.sim.as_ref().unwrap().app_ref("guestbook");
-        for _ in 0..600 {
-            let pods = client.pods(&app).await.unwrap();
-            if pods
-                .iter()
-                .any(|p| p.current && p.waiting.iter().any(|w| w.reason == "CrashLoopBackOff"))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the sim never reported CrashLoopBackOff");
+        let client = argocd_client(&self.url, &self.token);
+        until_crash_looping(&client, self.sim.as_ref().unwrap(), "guestbook").await;
     }
 }
 

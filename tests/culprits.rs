@@ -9,27 +9,10 @@ use std::collections::BTreeMap;
 
 use revertbot::domain::CommitSha;
 use revertbot::git::revert::{RevertSpec, Scope};
-use revertbot::git::{AppPaths, AppScope, GitError, InfraRepo};
+use revertbot::git::{AppPaths, GitError, InfraRepo};
 use revertbot::manifest::PinRules;
 use support::WorkRepo;
-
-fn globs(patterns: &[&str]) -> AppPaths {
-    AppPaths::compile(patterns).unwrap()
-}
-
-/// The app as the search sees it (no Helm pin rules).
-fn scope<'a>(name: &'a str, paths: &'a AppPaths) -> AppScope<'a> {
-    static NO_RULES: std::sync::LazyLock<PinRules> = std::sync::LazyLock::new(PinRules::default);
-    AppScope {
-        name,
-        paths,
-        pin_rules: &NO_RULES,
-    }
-}
-
-fn sha(s: &str) -> CommitSha {
-    s.parse().unwrap()
-}
+use support::culprits::{base_repo, culprit_shas, globs, scope, sha};
 
 /// Every file of a tree (path → bytes), read with the git CLI.
 fn files_at(work: &WorkRepo, rev: &str) -> BTreeMap<String, Vec<u8>> {
@@ -87,30 +70,6 @@ fn expected(
             .filter(|(p, _)| p.starts_with(prefix)),
     );
     out
-}
-
-fn culprit_shas(
-    repo: &InfraRepo,
-    deployed: &str,
-    lkg: &str,
-    tip: &str,
-    app: &AppScope<'_>,
-) -> Vec<String> {
-    repo.find_culprits(&sha(deployed), &sha(lkg), &sha(tip), app)
-        .unwrap()
-        .culprits
-        .iter()
-        .map(|c| c.sha.to_string())
-        .collect()
-}
-
-fn base_repo() -> (WorkRepo, String) {
-    let work = WorkRepo::init();
-    work.write("apps/web/deploy.yaml", "image: web:v1\nreplicas: 2\n");
-    work.write("apps/api/deploy.yaml", "image: api:v1\n");
-    work.write("README.md", "infra\n");
-    let lkg = work.commit("initial: web v1, api v1");
-    (work, lkg)
 }
 
 #[test]

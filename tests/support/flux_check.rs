@@ -37,8 +37,9 @@ pub struct Setup {
     _dir: tempfile::TempDir,
 }
 
-pub async fn setup(config: &'static str) -> Setup {
-    setup_with(move || Sandbox::with_config(config)).await
+pub async fn setup(config: impl Into<String>) -> Setup {
+    let config = config.into();
+    setup_with(move || Sandbox::with_config(&config)).await
 }
 
 /// Like [`setup`] with another sandbox (e.g. a multi-app culprit).

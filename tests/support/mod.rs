@@ -3,6 +3,8 @@
 //! helpers ([`git2_client`]). Not every test binary uses everything.
 #![allow(dead_code, unused_imports)]
 
+pub mod argocd_sim;
+pub mod culprits;
 pub mod fake_argocd;
 pub mod fake_kube;
 pub mod flux_check;
