@@ -42,7 +42,7 @@ pub fn pick_digests(manifest_images: &[ImageRef], live: &[(String, Digest)]) -> 
         }
         let running = live.iter().find(|(spec, _)| {
             spec.parse::<ImageRef>()
-                .is_ok_and(|r| r.same_name(image) && r.effective_tag() == image.effective_tag())
+                .is_ok_and(|r| r.same_name_and_tag(image))
         });
         match running {
             Some((_, digest)) => pick.resolved.push((

@@ -150,10 +150,9 @@ fn prefer_manifest_pins(
             let Ok(given) = img.image.parse::<ImageRef>() else {
                 return img;
             };
-            let pin = manifest.iter().find_map(|m| {
-                let same = m.same_name(&given) && m.effective_tag() == given.effective_tag();
-                m.digest().filter(|_| same)
-            });
+            let pin = manifest
+                .iter()
+                .find_map(|m| m.digest().filter(|_| m.same_name_and_tag(&given)));
             if let Some(pinned) = pin
                 && pinned != &img.digest
             {

@@ -214,6 +214,15 @@ impl ImageRef {
         self.normalized_name() == other.normalized_name()
     }
 
+    /// Whether both references would pull the same tag of the same
+    /// repository (`nginx` and `docker.io/library/nginx:latest` do). Digests
+    /// are ignored on purpose: callers use this to find which digest a tag
+    /// was pinned to or ran as. Two digest-only references of one repository
+    /// also match (no tag on either side).
+    pub fn same_name_and_tag(&self, other: &ImageRef) -> bool {
+        self.same_name(other) && self.effective_tag() == other.effective_tag()
+    }
+
     /// The original name and tag spelling followed by `@digest`, replacing
     /// any digest already present. Pinning twice equals pinning once.
     pub fn pinned(&self, digest: &Digest) -> String {

@@ -57,13 +57,13 @@ pub fn bad_images(
 
 /// The pod runs what the manifest says: same repository, and the same tag
 /// (or digest) when the manifest names one.
+///
+/// Stricter than [`ImageRef::same_name_and_tag`] on purpose: when both carry
+/// a digest it decides, as the same tag at another digest is other content.
 fn same_image(manifest: &ImageRef, running: &ImageRef) -> bool {
-    if !manifest.same_name(running) {
-        return false;
-    }
     match (manifest.digest(), running.digest()) {
-        (Some(a), Some(b)) => a == b,
-        _ => manifest.effective_tag() == running.effective_tag(),
+        (Some(a), Some(b)) => manifest.same_name(running) && a == b,
+        _ => manifest.same_name_and_tag(running),
     }
 }
 

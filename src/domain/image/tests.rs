@@ -88,6 +88,17 @@ fn normalisation_is_for_comparison() {
 }
 
 #[test]
+fn same_name_and_tag_normalises_the_name_and_ignores_digests() {
+    assert!(r("nginx").same_name_and_tag(&r("docker.io/library/nginx:latest")));
+    assert!(r("nginx:1.25").same_name_and_tag(&r(&format!("nginx:1.25@{D1}"))));
+    assert!(r(&format!("nginx:1.25@{D1}")).same_name_and_tag(&r(&format!("nginx:1.25@{D2}"))));
+    assert!(!r("nginx:1.25").same_name_and_tag(&r("nginx:1.26")));
+    assert!(!r("nginx:1.25").same_name_and_tag(&r("ghcr.io/x/nginx:1.25")));
+    // A digest-only reference pulls no tag, unlike a bare name (`latest`).
+    assert!(!r("nginx").same_name_and_tag(&r(&format!("nginx@{D1}"))));
+}
+
+#[test]
 fn pinned_keeps_name_and_tag_as_written() {
     assert_eq!(r("nginx:1.25").pinned(&d(D1)), format!("nginx:1.25@{D1}"));
     assert_eq!(r("nginx").pinned(&d(D1)), format!("nginx@{D1}"));
