@@ -12,7 +12,7 @@ use crate::git::sandbox::Sandbox;
 
 use super::super::{CommandError, Result};
 use super::game_day::{self, BadRelease, Played};
-use super::{SimSetup, Timeline, start_sim};
+use super::{Timeline, start_sim};
 
 const APP: &str = "guestbook";
 const IMAGE: &str = "registry.drill.local/acme/guestbook";
@@ -116,19 +116,7 @@ pub(super) async fn run(root: &Path, timeline: &mut Timeline) -> Result<Played> 
             setup.sim.url
         ),
     );
-    let SimSetup {
-        sim,
-        globals,
-        controllers,
-    } = &setup;
-    let stage = game_day::Stage {
-        globals,
-        controllers,
-        sim,
-        sandbox: &sandbox,
-        app: APP,
-        controller_name: "Argo CD",
-    };
+    let stage = setup.stage(&sandbox, APP, "Argo CD");
     let bad = BadRelease {
         message: "guestbook: roll out v2".to_owned(),
         files: vec![("apps/guestbook/deployment.yaml".to_owned(), manifest("v2"))],

@@ -125,6 +125,24 @@ struct SimSetup {
     controllers: Controllers,
 }
 
+impl SimSetup {
+    fn stage<'a>(
+        &'a self,
+        sandbox: &'a Sandbox,
+        app: &'a str,
+        controller_name: &'a str,
+    ) -> game_day::Stage<'a> {
+        game_day::Stage {
+            globals: &self.globals,
+            controllers: &self.controllers,
+            sim: &self.sim,
+            sandbox,
+            app,
+            controller_name,
+        }
+    }
+}
+
 /// Starts the simulated Argo CD, writes `config(url)` as the sandbox's
 /// `revertbot.yaml`, and builds the client.
 async fn start_sim(

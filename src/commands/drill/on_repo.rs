@@ -25,7 +25,7 @@ use super::super::{CommandError, Result};
 use super::embedded::digest_of;
 use super::game_day::{self, BadRelease, Played};
 use super::readiness::{self, FileFacts, Finding, Level, LoopFacts, Readiness, RepoFacts};
-use super::{OnRepo, SimSetup, Timeline, short_digest, start_sim};
+use super::{OnRepo, Timeline, short_digest, start_sim};
 
 /// The longest the rehearsal waits for Healthy after its revert.
 const WAIT_LIMIT: Duration = Duration::from_secs(40);
@@ -357,19 +357,7 @@ async fn rehearse(
             good.short()
         ),
     );
-    let SimSetup {
-        sim,
-        globals,
-        controllers,
-    } = &setup;
-    let stage = game_day::Stage {
-        globals,
-        controllers,
-        sim,
-        sandbox,
-        app: &app.name,
-        controller_name: "the simulated Argo CD",
-    };
+    let stage = setup.stage(sandbox, &app.name, "the simulated Argo CD");
     let played = game_day::play(&stage, timeline, good, bad).await?;
     let recorded_images = played
         .recorded
