@@ -25,26 +25,35 @@ pub struct Sandbox {
     pub branch: String,
 }
 
+/// A git2 failure while `doing` something in `dir`.
+fn git_error(doing: &str, dir: &Path) -> impl FnOnce(git2::Error) -> SandboxError + use<> {
+    let doing = doing.to_owned();
+    let dir = dir.display().to_string();
+    move |e| SandboxError {
+        doing,
+        message: e.message().to_owned(),
+        dir,
+    }
+}
+
+fn io_error(doing: &str, dir: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + use<> {
+    let doing = doing.to_owned();
+    let dir = dir.display().to_string();
+    move |e| SandboxError {
+        doing,
+        message: e.to_string(),
+        dir,
+    }
+}
+
 pub const APP_DIR: &str = "apps/guestbook";
 
 impl Sandbox {
     /// Creates the three repositories under `root` (which must be empty or
     /// absent).
     pub fn create(root: &Path) -> Result<Self, SandboxError> {
-        let err = |doing: &str| {
-            let doing = doing.to_owned();
-            let dir = root.display().to_string();
-            move |e: git2::Error| SandboxError {
-                doing,
-                message: e.message().to_owned(),
-                dir,
-            }
-        };
-        std::fs::create_dir_all(root).map_err(|e| SandboxError {
-            doing: "creating the sandbox".into(),
-            message: e.to_string(),
-            dir: root.display().to_string(),
-        })?;
+        let err = |doing: &str| git_error(doing, root);
+        std::fs::create_dir_all(root).map_err(io_error("creating the sandbox", root))?;
         let remote = root.join("remote.git");
         let dev = root.join("dev");
         let checkout = root.join("infra");
@@ -72,21 +81,9 @@ impl Sandbox {
     /// as `branch`, the developer checkout is a clone of it. Nothing else is
     /// copied (no notes, no other branches) and `source` is only read.
     pub fn import(root: &Path, source: &Path, branch: &str) -> Result<Self, SandboxError> {
-        let at = |doing: &str, dir: &Path| {
-            let doing = doing.to_owned();
-            let dir = dir.display().to_string();
-            move |e: git2::Error| SandboxError {
-                doing,
-                message: e.message().to_owned(),
-                dir,
-            }
-        };
-        std::fs::create_dir_all(root).map_err(|e| SandboxError {
-            doing: "creating the sandbox".into(),
-            message: e.to_string(),
-            dir: root.display().to_string(),
-        })?;
-        let source_repo = Repository::open(source).map_err(at("opening the infra repo", source))?;
+        std::fs::create_dir_all(root).map_err(io_error("creating the sandbox", root))?;
+        let source_repo =
+            Repository::open(source).map_err(git_error("opening the infra repo", source))?;
         let local_branch = format!("refs/heads/{branch}");
         let source_ref = if source_repo.find_reference(&local_branch).is_ok() {
             local_branch
@@ -98,8 +95,8 @@ impl Sandbox {
         let checkout = root.join("infra");
         let mut init = git2::RepositoryInitOptions::new();
         init.bare(true).initial_head(branch);
-        let remote_repo =
-            Repository::init_opts(&remote, &init).map_err(at("creating the remote", &remote))?;
+        let remote_repo = Repository::init_opts(&remote, &init)
+            .map_err(git_error("creating the remote", &remote))?;
         let source_url = source.display().to_string();
         remote_repo
             .remote_anonymous(&source_url)
@@ -110,12 +107,12 @@ impl Sandbox {
                     None,
                 )
             })
-            .map_err(at(
+            .map_err(git_error(
                 &format!("copying {source_ref} of the infra repo (a shallow clone cannot be copied: fetch its full history first)"),
                 source,
             ))?;
         Repository::clone(&remote.display().to_string(), &dev)
-            .map_err(at("cloning the developer checkout", &dev))?;
+            .map_err(git_error("cloning the developer checkout", &dev))?;
         Ok(Self {
             root: root.to_owned(),
             remote,
@@ -142,36 +139,19 @@ impl Sandbox {
         files: &[(&str, String)],
         remove: &[&str],
     ) -> Result<CommitSha, SandboxError> {
-        let err = |doing: &str| {
-            let doing = doing.to_owned();
-            let dir = self.dev.display().to_string();
-            move |e: git2::Error| SandboxError {
-                doing,
-                message: e.message().to_owned(),
-                dir,
-            }
-        };
+        let err = |doing: &str| git_error(doing, &self.dev);
         for (path, content) in files {
             let full = self.dev.join(path);
             if let Some(parent) = full.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| SandboxError {
-                    doing: format!("writing {path}"),
-                    message: e.to_string(),
-                    dir: self.dev.display().to_string(),
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(io_error(&format!("writing {path}"), &self.dev))?;
             }
-            std::fs::write(&full, content).map_err(|e| SandboxError {
-                doing: format!("writing {path}"),
-                message: e.to_string(),
-                dir: self.dev.display().to_string(),
-            })?;
+            std::fs::write(&full, content)
+                .map_err(io_error(&format!("writing {path}"), &self.dev))?;
         }
         for path in remove {
-            std::fs::remove_file(self.dev.join(path)).map_err(|e| SandboxError {
-                doing: format!("removing {path}"),
-                message: e.to_string(),
-                dir: self.dev.display().to_string(),
-            })?;
+            std::fs::remove_file(self.dev.join(path))
+                .map_err(io_error(&format!("removing {path}"), &self.dev))?;
         }
         let repo = Repository::open(&self.dev).map_err(err("opening the developer checkout"))?;
         let mut index = repo.index().map_err(err("reading the index"))?;
@@ -206,15 +186,7 @@ impl Sandbox {
 
     /// The remote's branch tip, and every file in it with its size.
     pub fn tree(&self) -> Result<(CommitSha, Vec<(String, u64)>), SandboxError> {
-        let err = |doing: &str| {
-            let doing = doing.to_owned();
-            let dir = self.remote.display().to_string();
-            move |e: git2::Error| SandboxError {
-                doing,
-                message: e.message().to_owned(),
-                dir,
-            }
-        };
+        let err = |doing: &str| git_error(doing, &self.remote);
         let repo = Repository::open(&self.remote).map_err(err("opening the remote"))?;
         let commit = repo
             .find_reference(&format!("refs/heads/{}", self.branch))

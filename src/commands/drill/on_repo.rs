@@ -232,18 +232,21 @@ fn bad_release(
         if others.iter().any(|(_, g)| g.is_match(&f.path)) {
             continue;
         }
+        if f.sites.is_empty() {
+            continue;
+        }
+        let bytes = sandbox
+            .read(source, &f.path)
+            .map_err(|e| CommandError::Runtime(e.to_string()))?
+            .unwrap_or_default();
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
         for site in &f.sites {
             let bad = digest_of(&format!(
                 "revertbot drill: {} crashes on start",
                 site.reference
             ))?;
-            let bytes = sandbox
-                .read(source, &f.path)
-                .map_err(|e| CommandError::Runtime(e.to_string()))?
-                .unwrap_or_default();
-            let Ok(text) = String::from_utf8(bytes) else {
-                continue;
-            };
             let Ok(outcome) =
                 manifest::pin(&f.path, &text, rules, &[site.reference.with_digest(&bad)])
             else {

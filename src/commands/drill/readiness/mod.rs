@@ -5,16 +5,19 @@
 //! ([`super::on_repo`]) in, checks and findings out.
 
 mod inspect;
+mod rehearsal;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use globset::GlobSet;
 use serde::Serialize;
 
 use crate::config::{Action as PolicyAction, AppConfig};
-use crate::manifest::SiteKind;
 
 pub use inspect::{FileFacts, HelmCandidate, KustomizeRef, Named, inspect};
+pub use rehearsal::{LoopFacts, assess_loop};
+pub use text::to_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -490,139 +493,6 @@ fn ownership(
             format!("{shared} files are claimed by other apps too"),
         )
     }
-}
-
-/// How the rehearsal went, as the readiness verdict needs it.
-#[derive(Debug, Default)]
-pub struct LoopFacts {
-    /// The loop did not run (the drill could not build a bad release).
-    pub not_run: Option<String>,
-    pub failure: Option<String>,
-    /// Images the last-known-good recorded with a digest.
-    pub recorded_images: Vec<String>,
-    pub revert_commit: Option<String>,
-    pub healthy: bool,
-    /// The revert pinned at least one digest.
-    pub pinned: bool,
-}
-
-/// Checks from the rehearsal.
-pub fn assess_loop(lp: &LoopFacts, files: &[FileFacts]) -> (Vec<CheckResult>, Vec<Finding>) {
-    let mut findings = Vec::new();
-    if let Some(why) = &lp.not_run {
-        let checks = ["digests_recorded", "revert_clean", "healthy_confirmed"]
-            .into_iter()
-            .map(|n| skipped(n, why))
-            .collect();
-        return (checks, findings);
-    }
-    let located: Vec<String> = {
-        let mut names: Vec<String> = files
-            .iter()
-            .flat_map(|f| &f.sites)
-            .filter(|s| !matches!(s.kind, SiteKind::KustomizeImage { tag_set: false, .. }))
-            .map(|s| s.reference.normalized_name())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    };
-    let missing: Vec<&String> = located
-        .iter()
-        .filter(|n| !lp.recorded_images.iter().any(|r| r == *n))
-        .collect();
-    let mut checks = Vec::new();
-    checks.push(if lp.recorded_images.is_empty() {
-        fail("digests_recorded", "the last-known-good carries no image digest")
-    } else if missing.is_empty() {
-        pass(
-            "digests_recorded",
-            format!(
-                "{} recorded with digests",
-                plural(lp.recorded_images.len(), "image", "images")
-            ),
-        )
-    } else {
-        for m in &missing {
-            findings.push(Finding {
-                level: Level::Warning,
-                at: (*m).clone(),
-                problem: "located in the manifests but no running pod reported its digest: it is not pinned on revert".to_owned(),
-                fix: "check the image name matches what the pods run (registry host, path)".to_owned(),
-            });
-        }
-        pass(
-            "digests_recorded",
-            format!("{} images recorded; {} located but not running", lp.recorded_images.len(), missing.len()),
-        )
-    });
-    checks.push(match (&lp.revert_commit, &lp.failure) {
-        (Some(c), _) if lp.pinned => pass(
-            "revert_clean",
-            format!("revert {} pushed with digests pinned", short(c)),
-        ),
-        (Some(c), _) => fail(
-            "revert_clean",
-            format!("revert {} pushed, but no digest was pinned", short(c)),
-        ),
-        (None, Some(why)) => fail("revert_clean", why.clone()),
-        (None, None) => fail("revert_clean", "no revert was pushed"),
-    });
-    checks.push(if lp.healthy {
-        pass(
-            "healthy_confirmed",
-            "the controller reported Synced + Healthy at the revert",
-        )
-    } else if lp.revert_commit.is_some() {
-        fail(
-            "healthy_confirmed",
-            "the revert did not reach Healthy within the wait",
-        )
-    } else {
-        skipped("healthy_confirmed", "no revert to confirm")
-    });
-    (checks, findings)
-}
-
-/// The verdict for people: the checks, then what to change.
-pub fn to_text(app: &str, r: &Readiness) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "readiness of `{app}` (at {}): {}",
-        short(&r.source_revision),
-        if r.ready { "READY" } else { "NOT READY" }
-    );
-    for c in &r.checks {
-        let mark = match c.status {
-            Status::Pass => "ok  ",
-            Status::Fail => "FAIL",
-            Status::Skipped => "skip",
-        };
-        let _ = writeln!(out, "  {mark}  {:<18} {}", c.name, c.detail);
-    }
-    if !r.images.is_empty() {
-        let _ = writeln!(out, "images located:");
-        for i in &r.images {
-            let _ = writeln!(out, "  {}  {}", i.at, i.image);
-        }
-    }
-    if !r.findings.is_empty() {
-        let _ = writeln!(out, "what to know and change:");
-        for f in &r.findings {
-            let level = match f.level {
-                Level::Blocker => "blocker",
-                Level::Warning => "warning",
-                Level::Note => "note",
-            };
-            let _ = writeln!(out, "  {level}: {}: {}", f.at, f.problem);
-            if !f.fix.is_empty() {
-                let _ = writeln!(out, "    fix: {}", f.fix);
-            }
-        }
-    }
-    out
 }
 
 fn short(sha: &str) -> &str {
