@@ -68,11 +68,29 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
             })?
         }
         Command::Watch(args) => {
-            let check = commands::check::CheckArgs {
-                app: args.app.clone(),
-                dry_run: args.dry_run,
+            let watch = commands::watch::WatchArgs {
+                check: commands::check::CheckArgs {
+                    app: args.app.clone(),
+                    dry_run: args.dry_run,
+                },
+                interval: args.interval,
             };
-            return runtime()?.block_on(watch(cli.output, globals, check, args.interval));
+            let output = cli.output;
+            // One document per cycle (and per finished wait): JSON lines
+            // with --output json.
+            let mut emit = |report: &report::Report| {
+                let text = match output {
+                    OutputFormat::Text => report::to_text(report),
+                    OutputFormat::Json => serde_json::to_string(report)
+                        .map(|j| format!("{j}\n"))
+                        .unwrap_or_default(),
+                };
+                print_stdout(&text);
+            };
+            return runtime()?.block_on(async {
+                let (ws, controllers) = open_with_controllers(globals).await?;
+                commands::watch::run(globals, ws, &controllers, &watch, &mut emit).await
+            });
         }
         Command::Drill(args) => {
             let drill = commands::drill::DrillArgs {
@@ -171,95 +189,14 @@ async fn open_with_controllers(
     Ok((ws, controllers))
 }
 
-fn config_mtime(globals: &Globals) -> Option<std::time::SystemTime> {
-    std::fs::metadata(&globals.config)
-        .and_then(|m| m.modified())
-        .ok()
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, commands::CommandError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| commands::CommandError::Usage(format!("cannot start the async runtime: {e}")))
-}
-
-/// Checks every `interval` until SIGTERM or Ctrl-C; a signal lets the
-/// running cycle finish (a revert half-pushed is never abandoned).
-async fn watch(
-    output: OutputFormat,
-    globals: &Globals,
-    check: commands::check::CheckArgs,
-    interval: std::time::Duration,
-) -> Result<u8, commands::CommandError> {
-    let opened_at = config_mtime(globals);
-    let (ws, controllers) = open_with_controllers(globals).await?;
-    // Register the handlers now: a signal that arrives during a cycle waits
-    // for the cycle to finish instead of killing the process mid-push.
-    let mut stop = Shutdown::register()?;
-    // One workspace across cycles (config parsed and globs compiled once),
-    // opened again only when the config file changes.
-    let mut workspace = (opened_at, ws);
-    loop {
-        let started = tokio::time::Instant::now();
-        let modified = config_mtime(globals);
-        if workspace.0 != modified {
-            match commands::Workspace::open(globals) {
-                Ok(ws) => workspace = (modified, ws),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot load the changed config; keeping the previous one")
-                }
-            }
-        }
-        let result = commands::check::run_in(&workspace.1, &check, &controllers).await;
-        match result {
-            // One document per cycle: JSON lines with --output json.
-            Ok(outcome) => {
-                let text = match output {
-                    OutputFormat::Text => report::to_text(&outcome.report),
-                    OutputFormat::Json => serde_json::to_string(&outcome.report)
-                        .map(|j| format!("{j}\n"))
-                        .unwrap_or_default(),
-                };
-                print_stdout(&text);
-            }
-            Err(e) => tracing::error!(error = %e, "check cycle failed; trying again next cycle"),
-        }
-        tokio::select! {
-            () = stop.recv() => {
-                tracing::info!("stopping: signal received");
-                return Ok(exit::OK);
-            }
-            () = tokio::time::sleep_until(started + interval) => {}
-        }
-    }
-}
-
-struct Shutdown {
-    term: tokio::signal::unix::Signal,
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl Shutdown {
-    fn register() -> Result<Self, commands::CommandError> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let register = |kind| {
-            signal(kind)
-                .map_err(|e| commands::CommandError::Usage(format!("cannot handle signals: {e}")))
-        };
-        Ok(Self {
-            term: register(SignalKind::terminate())?,
-            interrupt: register(SignalKind::interrupt())?,
+        .map_err(|e| {
+            commands::CommandError::Runtime(format!("cannot start the async runtime: {e}"))
         })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.interrupt.recv() => {}
-        }
-    }
 }
 
 fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {

@@ -55,6 +55,10 @@ pub enum Action {
     AwaitingApproval,
     Blocked,
     DryRun,
+    /// `watch` only: a revert this process pushed is still waiting for the
+    /// controller to report Healthy; the app is judged again once the wait
+    /// ends (its outcome is its own report).
+    Confirming,
 }
 
 /// Evidence that led to the verdict.
@@ -155,6 +159,7 @@ fn app_text(out: &mut String, app: &AppReport) {
         Action::PrUpdated => "revert pull request updated",
         Action::AwaitingApproval => "awaiting approval",
         Action::None => "nothing to do",
+        Action::Confirming => "waiting for the revert to be confirmed Healthy",
     };
     let _ = writeln!(out, "{}: {headline}", app.app);
     for warning in &app.warnings {

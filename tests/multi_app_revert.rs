@@ -242,3 +242,45 @@ fn an_image_updater_write_back_is_reverted_and_pinned_like_any_manifest() {
         format!("kustomize:\n  images:\n  - {}", pinned_v1())
     );
 }
+
+#[test]
+fn an_image_updater_helm_write_back_is_pinned_through_its_tag_parameter() {
+    // What argocd-image-updater writes for a Helm app (pkg/argocd/update.go):
+    // `image.name` and `image.tag` as string parameters.
+    let write_back = |tag: &str| {
+        format!(
+            "helm:\n  parameters:\n  - name: image.name\n    value: ghcr.io/acme/guestbook\n    forcestring: true\n  - name: image.tag\n    value: {tag}\n    forcestring: true\n"
+        )
+    };
+    let sb = Sandbox::new(None);
+    sb.dev.git(&["pull", "-q", "--ff-only", "origin", "main"]);
+    let file = "apps/guestbook/.argocd-source-guestbook.yaml";
+    sb.dev.write(file, write_back("v1"));
+    let good = sb.dev.commit("build: automatic update of guestbook (v1)");
+    sb.dev.write(file, write_back("v2"));
+    let bad = sb.dev.commit("build: automatic update of guestbook (v2)");
+    sb.dev.push(&["main"]);
+    let image = pinned_v1();
+    sb.json(
+        &[
+            "record",
+            "--app",
+            "guestbook",
+            "--revision",
+            &good,
+            "--image",
+            &image,
+        ],
+        0,
+    );
+    let report = revert(&sb, &bad, 0);
+    let app = &report["apps"][0];
+    assert_eq!(app["culprits"], json!([bad]), "{report}");
+    let commit = app["revert_commit"].as_str().unwrap();
+    // The updater cannot write the bad tag back unnoticed: the tag that
+    // runs is pinned to the recorded digest.
+    assert_eq!(
+        sb.remote_file(commit, file),
+        write_back(&format!("v1@{}", good_digest())).trim_end()
+    );
+}

@@ -15,6 +15,7 @@ pub mod record;
 pub mod restore_markers;
 pub mod revert;
 pub mod wait;
+pub mod watch;
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;

@@ -116,7 +116,7 @@ pub(crate) fn locate(
     let write_back_file = super::image_updater::is_write_back_file(path);
     for doc in docs {
         if write_back_file {
-            super::image_updater::sites(&mut walk, doc)?;
+            super::image_updater::sites(&mut walk, doc, rules)?;
             continue;
         }
         resource(&mut walk, doc, kustomization_file)?;

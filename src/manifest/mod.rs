@@ -116,6 +116,14 @@ pub enum SiteKind {
         /// `appVersion` applies).
         tag_set: bool,
     },
+    /// A pair of Argo CD Image Updater `helm.parameters` in a write-back
+    /// file: the image's name and its tag, passed to Helm as `--set`.
+    HelmParameter {
+        name_param: String,
+        tag_param: String,
+        /// False when the pair has no tag parameter.
+        tag_set: bool,
+    },
 }
 
 /// One image reference in a file. `line`/`column` are 1-based and point at

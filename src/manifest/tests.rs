@@ -504,3 +504,88 @@ fn scans_write_back_entries_as_kustomize_images() {
         SiteKind::KustomizeImage { name, tag_set: true } if name == "old"
     ));
 }
+
+/// What argocd-image-updater writes for a Helm app (`pkg/argocd/update.go`,
+/// helm write-back: one name and one tag parameter per image, as strings).
+const HELM_WRITE_BACK: &str = "helm:\n  parameters:\n  - name: replicaCount\n    value: \"2\"\n  - name: image.name\n    value: ghcr.io/acme/guestbook\n    forcestring: true\n  - name: image.tag\n    value: v1\n    forcestring: true\n";
+
+#[test]
+fn pins_image_updater_helm_parameters_through_the_tag() {
+    let path = "apps/guestbook/.argocd-source-guestbook.yaml";
+    let scanned = scan(path, HELM_WRITE_BACK, &PinRules::default()).unwrap();
+    assert_eq!(scanned.sites.len(), 1, "{:?}", scanned.sites);
+    assert_eq!(
+        scanned.sites[0].reference.original(),
+        "ghcr.io/acme/guestbook:v1"
+    );
+    assert_eq!((scanned.sites[0].line, scanned.sites[0].column), (6, 12));
+    assert!(matches!(
+        &scanned.sites[0].kind,
+        SiteKind::HelmParameter { name_param, tag_param, tag_set: true }
+            if name_param == "image.name" && tag_param == "image.tag"
+    ));
+    let out = pin_ok(
+        path,
+        HELM_WRITE_BACK,
+        &[&format!("ghcr.io/acme/guestbook:v1@{A}")],
+    );
+    assert_eq!(
+        out.content,
+        HELM_WRITE_BACK.replace("value: v1\n", &format!("value: v1@{A}\n"))
+    );
+    assert_eq!(out.pinned.len(), 1);
+    // Pinning again changes nothing; another tag is a mismatch, not a pin.
+    let again = pin_ok(
+        path,
+        &out.content,
+        &[&format!("ghcr.io/acme/guestbook:v1@{A}")],
+    );
+    assert_eq!(again.content, out.content);
+    let other = pin_ok(
+        path,
+        HELM_WRITE_BACK,
+        &[&format!("ghcr.io/acme/guestbook:v0@{A}")],
+    );
+    assert_eq!(other.content, HELM_WRITE_BACK);
+    assert_eq!(other.mismatched.len(), 1);
+}
+
+#[test]
+fn helm_parameters_named_by_the_apps_helm_rule_are_images_too() {
+    let src = "helm:\n  parameters:\n  - name: image.repository\n    value: ghcr.io/acme/api\n  - name: image.tag\n    value: 1.4.2\n  - name: redis.port\n    value: \"6379\"\n";
+    let path = "charts/api/.argocd-source-api.yaml";
+    // Without the rule, `image.repository` is not a name Image Updater uses.
+    assert!(
+        scan(path, src, &PinRules::default())
+            .unwrap()
+            .sites
+            .is_empty()
+    );
+    let t = targets(&[&format!("ghcr.io/acme/api:1.4.2@{A}")]);
+    let out = pin(path, src, &helm_rules(None), &t).unwrap();
+    assert_eq!(
+        out.content,
+        src.replace("value: 1.4.2", &format!("value: 1.4.2@{A}"))
+    );
+}
+
+#[test]
+fn a_helm_name_parameter_without_its_tag_cannot_be_pinned() {
+    let src = "helm:\n  parameters:\n  - name: image.name\n    value: ghcr.io/acme/guestbook\n";
+    let path = ".argocd-source-guestbook.yaml";
+    let scanned = scan(path, src, &PinRules::default()).unwrap();
+    assert_eq!(scanned.sites.len(), 1);
+    let err = pin(
+        path,
+        src,
+        &PinRules::default(),
+        &targets(&[&format!("ghcr.io/acme/guestbook@{A}")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`image.name` is set without `image.tag`"),
+        "{err}"
+    );
+    assert!(err.contains("add the `image.tag` parameter"), "{err}");
+}

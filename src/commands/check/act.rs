@@ -1,6 +1,7 @@
 //! Carrying out a decision: record the last-known-good, or revert, publish
 //! and wait for Healthy, or say why nothing happens.
 
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::AppConfig;
@@ -23,9 +24,58 @@ use super::{RunContext, elapsed_ms};
 /// How often the wait polls the controller.
 const POLL: Duration = Duration::from_secs(2);
 
+/// A revert `watch` pushed and has still to see confirmed Healthy: what
+/// the wait needs, owned, so it outlives the cycle that pushed it.
+pub struct PendingConfirm {
+    session: Rc<Session>,
+    app_ref: AppRef,
+    reverted: AppReport,
+    started: Instant,
+}
+
+impl PendingConfirm {
+    pub fn app(&self) -> &str {
+        &self.session.app.name
+    }
+
+    /// The report of the push, as the cycle printed it.
+    pub fn pushed(&self) -> &AppReport {
+        &self.reverted
+    }
+
+    /// Waits for Healthy, as `check` does inline: the final report of this
+    /// revert and its exit code.
+    pub async fn confirm(
+        self,
+        controllers: &super::super::controllers::Controllers,
+    ) -> (AppReport, u8) {
+        let controller = match controllers.get(&self.app_ref) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut report = self.reverted;
+                report.reason = format!("{}; cannot confirm Healthy: {e}", report.reason);
+                return (report, exit::ERROR);
+            }
+        };
+        let span = tracing::info_span!("confirm", app = %self.session.app.name, incident = self.reverted.incident.as_deref().unwrap_or(""));
+        tracing::Instrument::instrument(
+            confirm_healthy(
+                &self.session,
+                &self.session.app,
+                &self.app_ref,
+                &controller,
+                self.reverted,
+                self.started,
+            ),
+            span,
+        )
+        .await
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
-    session: &Session,
+    session: &Rc<Session>,
     ctx: &RunContext,
     app: &AppConfig,
     app_ref: &AppRef,
@@ -98,6 +148,18 @@ pub(super) async fn act(
             reverted.signals = report.signals;
             if reverted.action != Action::Pushed {
                 return Ok((reverted, outcome.exit_code));
+            }
+            // `watch` confirms outside the cycle: the next cycles (other
+            // apps' breaches) do not wait for this one.
+            if let Some(deferred) = &ctx.deferred {
+                deferred.push(PendingConfirm {
+                    session: Rc::clone(session),
+                    app_ref: app_ref.clone(),
+                    reverted: reverted.clone(),
+                    started,
+                });
+                reverted.reason = format!("{}; waiting for Healthy", reverted.reason);
+                return Ok((reverted, exit::OK));
             }
             Ok(confirm_healthy(session, app, app_ref, controller, reverted, started).await)
         }

@@ -3,9 +3,11 @@
 
 mod act;
 
-pub use act::revert_and_confirm;
+pub use act::{PendingConfirm, revert_and_confirm};
 pub mod facts;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -44,6 +46,17 @@ pub(crate) struct RunContext {
     pub freeze_file: Option<String>,
     pub dry_run: bool,
     pub registry: Option<Registry>,
+    /// `watch`: pushed reverts are confirmed outside the pass, so the next
+    /// cycles run while they wait. `None`: the pass waits (`check`).
+    pub deferred: Option<Deferred>,
+}
+
+/// The waits `watch` carries across cycles.
+pub(crate) struct Deferred {
+    /// App → the report of its pushed revert, still waiting for Healthy.
+    confirming: HashMap<String, AppReport>,
+    /// Reverts this pass pushed, handed to `watch` to confirm.
+    pushed: RefCell<Vec<PendingConfirm>>,
 }
 
 impl RunContext {
@@ -65,7 +78,15 @@ impl RunContext {
                 .map(|_| FREEZE_FILE.to_owned()),
             dry_run,
             registry: Registry::new(RegistryConfig::default()).ok(),
+            deferred: None,
         })
+    }
+}
+
+impl Deferred {
+    /// Hands a pushed revert to `watch` to confirm.
+    pub(crate) fn push(&self, pending: PendingConfirm) {
+        self.pushed.borrow_mut().push(pending);
     }
 }
 
@@ -77,17 +98,49 @@ pub async fn run(
     run_in(&Workspace::open(globals)?, args, controllers).await
 }
 
-/// One pass in an open workspace (`watch` keeps one across cycles).
+/// One pass in an open workspace that waits for every revert it pushes to
+/// be confirmed Healthy.
 pub async fn run_in(
     ws: &Workspace,
     args: &CheckArgs,
     controllers: &Controllers,
 ) -> Result<Outcome> {
+    let ctx = RunContext::prepare(ws, args.dry_run)?;
+    pass(ws, args, controllers, &ctx).await
+}
+
+/// One `watch` cycle: like [`run_in`], but a pushed revert is returned to
+/// be confirmed outside the cycle, and the apps in `confirming` (app →
+/// its pushed revert's report) are not judged again until their wait ends.
+pub async fn cycle(
+    ws: &Workspace,
+    args: &CheckArgs,
+    controllers: &Controllers,
+    confirming: HashMap<String, AppReport>,
+) -> Result<(Outcome, Vec<PendingConfirm>)> {
+    let mut ctx = RunContext::prepare(ws, args.dry_run)?;
+    ctx.deferred = Some(Deferred {
+        confirming,
+        pushed: RefCell::new(Vec::new()),
+    });
+    let outcome = pass(ws, args, controllers, &ctx).await?;
+    let pushed = ctx
+        .deferred
+        .map(|d| d.pushed.into_inner())
+        .unwrap_or_default();
+    Ok((outcome, pushed))
+}
+
+async fn pass(
+    ws: &Workspace,
+    args: &CheckArgs,
+    controllers: &Controllers,
+    ctx: &RunContext,
+) -> Result<Outcome> {
     let selected: Vec<AppConfig> = match &args.app {
         Some(name) => vec![ws.session(name)?.app.clone()],
         None => ws.config.apps.clone(),
     };
-    let ctx = RunContext::prepare(ws, args.dry_run)?;
 
     // One list call per controller for every app it serves.
     let refs: Vec<(AppConfig, Option<AppRef>)> = selected
@@ -138,10 +191,14 @@ pub async fn run_in(
         .into_iter()
         .zip(observed)
         .map(|((app, app_ref), observation)| {
-            let ctx = &ctx;
             async move {
                 let started = Instant::now();
+                let confirming = ctx
+                    .deferred
+                    .as_ref()
+                    .and_then(|d| d.confirming.get(&app.name));
                 let (mut report, code) = match (app_ref, observation) {
+                    _ if confirming.is_some() => (still_confirming(&app.name, confirming), exit::OK),
                     (None, _) => {
                         let mut r = AppReport::new(&app.name);
                         r.reason = "no controller configured (argocd or flux): nothing to observe"
@@ -191,6 +248,26 @@ pub async fn run_in(
         },
         exit_code,
     })
+}
+
+/// The report of an app whose revert is still waiting for Healthy.
+fn still_confirming(app: &str, pushed: Option<&AppReport>) -> AppReport {
+    let mut report = AppReport::new(app);
+    report.action = Action::Confirming;
+    if let Some(pushed) = pushed {
+        report.verdict = pushed.verdict;
+        report.incident = pushed.incident.clone();
+        report.revert_commit = pushed.revert_commit.clone();
+        report.deployed_revision = pushed.deployed_revision.clone();
+        report.last_known_good = pushed.last_known_good.clone();
+    }
+    let revert = report
+        .revert_commit
+        .as_deref()
+        .map_or("its revert", |c| c.get(..12).unwrap_or(c));
+    report.reason =
+        format!("waiting for {revert} to be confirmed Healthy; judged again when that wait ends");
+    report
 }
 
 /// `revertbot record --app A` without images: record the app's current

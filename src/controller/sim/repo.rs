@@ -95,6 +95,11 @@ pub(crate) fn render(
     let mut hasher = DefaultHasher::new();
     let mut containers: Vec<(String, ImageRef)> = Vec::new();
     let mut overrides: Vec<ImageRef> = Vec::new();
+    // Helm values sites by their repository key, and Image Updater
+    // parameters by their name parameter: a parameter is a `--set` over
+    // the values.
+    let mut helm_values: Vec<(String, ImageRef)> = Vec::new();
+    let mut helm_parameters: Vec<(String, ImageRef)> = Vec::new();
     for (path, blob) in &files {
         (path, blob.as_bytes()).hash(&mut hasher);
         if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
@@ -116,10 +121,30 @@ pub(crate) fn render(
                     containers.push((container, site.reference));
                 }
                 SiteKind::KustomizeImage { .. } => overrides.push(site.reference),
-                SiteKind::HelmValues { .. } => containers.push((app.to_owned(), site.reference)),
+                SiteKind::HelmValues { repository_key, .. } => {
+                    helm_values.push((repository_key, site.reference));
+                }
+                SiteKind::HelmParameter { name_param, .. } => {
+                    helm_parameters.push((name_param, site.reference));
+                }
             }
         }
     }
+    for (param, image) in helm_parameters {
+        let target = helm_values
+            .iter()
+            .position(|(key, _)| *key == param)
+            .or_else(|| helm_values.iter().position(|(_, v)| v.same_name(&image)));
+        match target.and_then(|i| helm_values.get_mut(i)) {
+            Some((_, value)) => *value = image,
+            None => helm_values.push((param, image)),
+        }
+    }
+    containers.extend(
+        helm_values
+            .into_iter()
+            .map(|(_, image)| (app.to_owned(), image)),
+    );
     for (_, image) in &mut containers {
         if let Some(o) = overrides.iter().find(|o| o.same_name(image)) {
             *image = o.clone();
