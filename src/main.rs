@@ -139,11 +139,15 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                 commands::revert::run(globals, &revert)?
             } else {
                 runtime()?.block_on(async {
-                    let (ws, controllers) = open_with_controllers(globals).await.map_err(|e| {
-                        commands::CommandError::Usage(format!(
-                            "{e} — revert waits for the controller to report Healthy; pass --no-wait to revert without waiting"
-                        ))
-                    })?;
+                    let (ws, controllers) =
+                        open_with_controllers(globals).await.map_err(|e| match e {
+                            commands::CommandError::ControllerSetup(setup) => {
+                                commands::CommandError::Usage(format!(
+                                    "{setup} — revert waits for the controller to report Healthy; pass --no-wait to revert without waiting"
+                                ))
+                            }
+                            other => other,
+                        })?;
                     commands::check::revert_and_confirm(&ws, &revert, &controllers).await
                 })?
             }
@@ -185,7 +189,7 @@ async fn open_with_controllers(
     let ws = commands::Workspace::open(globals)?;
     let controllers = commands::controllers::Controllers::from_env(&ws.config)
         .await
-        .map_err(|e| commands::CommandError::Usage(e.to_string()))?;
+        .map_err(commands::CommandError::ControllerSetup)?;
     Ok((ws, controllers))
 }
 
@@ -194,9 +198,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, commands::CommandError> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| {
-            commands::CommandError::Runtime(format!("cannot start the async runtime: {e}"))
-        })
+        .map_err(commands::CommandError::io("cannot start the async runtime"))
 }
 
 fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {

@@ -23,7 +23,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::{self, AppConfig, Config, ConfigError};
+use crate::controller::ControllerError;
+use crate::controller::sim::SimError;
 use crate::domain::AppName;
+use crate::git::sandbox::SandboxError;
 use crate::git::{AppPaths, AppScope, Credentials, GitError, InfraRepo, Remote};
 use crate::manifest::{HelmImageRule, PinRules};
 use crate::render::RenderError;
@@ -77,8 +80,38 @@ pub enum CommandError {
     #[error("{0}")]
     Usage(String),
 
-    /// A system revertbot talks to failed at run time (controller,
-    /// registry): exit 1, never the usage code.
+    /// The controller could not be set up from the config and environment
+    /// (no server address, a token over plain http, an unreadable
+    /// kubeconfig): a usage error, exit 2.
+    #[error("{0}")]
+    ControllerSetup(ControllerError),
+
+    /// The controller failed at run time: exit 1.
+    #[error("{doing}: {source}")]
+    Controller {
+        doing: String,
+        #[source]
+        source: ControllerError,
+    },
+
+    /// The simulated controller of `drill` failed: exit 1.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+
+    /// The `drill` sandbox (its repositories) failed: exit 1.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+
+    /// A file or the process's own resources (threads, signals) failed:
+    /// exit 1.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Any other failure at run time: exit 1, never the usage code.
     #[error("{0}")]
     Runtime(String),
 
@@ -93,11 +126,29 @@ impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CommandError::Config(e) => e.exit_code(),
-            CommandError::UnknownApp { .. } | CommandError::Usage(_) => exit::USAGE,
-            CommandError::Git(_) | CommandError::Render(_) | CommandError::Runtime(_) => {
-                exit::ERROR
-            }
+            CommandError::UnknownApp { .. }
+            | CommandError::Usage(_)
+            | CommandError::ControllerSetup(_) => exit::USAGE,
+            CommandError::Git(_)
+            | CommandError::Render(_)
+            | CommandError::Controller { .. }
+            | CommandError::Sim(_)
+            | CommandError::Sandbox(_)
+            | CommandError::Io { .. }
+            | CommandError::Runtime(_) => exit::ERROR,
         }
+    }
+
+    /// An io failure while doing `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| CommandError::Io { what, source }
+    }
+
+    /// A controller failure while doing `doing`.
+    pub fn controller(doing: impl Into<String>) -> impl FnOnce(ControllerError) -> Self {
+        let doing = doing.into();
+        move |source| CommandError::Controller { doing, source }
     }
 }
 

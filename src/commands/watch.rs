@@ -163,9 +163,7 @@ struct Shutdown {
 impl Shutdown {
     fn register() -> Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        let register = |kind| {
-            signal(kind).map_err(|e| CommandError::Runtime(format!("cannot handle signals: {e}")))
-        };
+        let register = |kind| signal(kind).map_err(CommandError::io("cannot handle signals"));
         Ok(Self {
             term: register(SignalKind::terminate())?,
             interrupt: register(SignalKind::interrupt())?,

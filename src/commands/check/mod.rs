@@ -292,15 +292,13 @@ async fn record_live(ws: &Workspace, app: &str, controllers: &Controllers) -> Re
     let mut obs = controller
         .observe(&app_ref, crate::controller::Detail::Summary)
         .await
-        .map_err(|e| {
-            CommandError::Runtime(format!(
-                "no record without an answer from the controller: {e}"
-            ))
-        })?;
+        .map_err(CommandError::controller(
+            "no record without an answer from the controller",
+        ))?;
     obs.pods = controller
         .pods(&app_ref)
         .await
-        .map_err(|e| CommandError::Runtime(format!("no record without the app's pods: {e}")))?;
+        .map_err(CommandError::controller("no record without the app's pods"))?;
     let mut report = AppReport::new(app);
     // A quarantined digest, running or pinned, is a breach: never recorded
     // as last-known-good.

@@ -63,22 +63,18 @@ apps:
 }
 
 pub(super) async fn run(root: &Path, timeline: &mut Timeline) -> Result<Played> {
-    let sandbox = Sandbox::create(root).map_err(|e| CommandError::Runtime(e.to_string()))?;
-    let good = sandbox
-        .release(
-            "guestbook: first release, v1",
-            &[
-                ("apps/guestbook/deployment.yaml", manifest("v1")),
-                (
-                    "apps/billing/deployment.yaml",
-                    "image: registry.drill.local/acme/billing:2.3.0\n".to_owned(),
-                ),
-            ],
-        )
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
-    sandbox
-        .clone_checkout()
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
+    let sandbox = Sandbox::create(root)?;
+    let good = sandbox.release(
+        "guestbook: first release, v1",
+        &[
+            ("apps/guestbook/deployment.yaml", manifest("v1")),
+            (
+                "apps/billing/deployment.yaml",
+                "image: registry.drill.local/acme/billing:2.3.0\n".to_owned(),
+            ),
+        ],
+    )?;
+    sandbox.clone_checkout()?;
     timeline.step(
         "sandbox",
         format!(

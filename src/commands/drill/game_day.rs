@@ -13,7 +13,7 @@ use crate::report::{Action, AppReport, Report};
 
 use super::super::check::{CheckArgs, run as check};
 use super::super::controllers::Controllers;
-use super::super::{CommandError, Globals, Result};
+use super::super::{Globals, Result};
 use super::{Timeline, ms, short, short_digest, short_digest_str};
 
 /// How long the drill waits for the bad release to be caught and healed.
@@ -136,10 +136,7 @@ pub(super) async fn play(
         .iter()
         .map(|(path, content)| (path.as_str(), content.clone()))
         .collect();
-    let bad_sha = stage
-        .sandbox
-        .release(&bad.message, &files)
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
+    let bad_sha = stage.sandbox.release(&bad.message, &files)?;
     timeline.step(
         "bad release",
         format!("{} pushed: {}", bad_sha.short(), bad.summary),

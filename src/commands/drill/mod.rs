@@ -151,12 +151,12 @@ async fn start_sim(
     sandbox: &Sandbox,
     config: impl FnOnce(&str) -> Result<String>,
 ) -> Result<SimSetup> {
-    let sim = Sim::start(sim_config)
-        .await
-        .map_err(|e| CommandError::Runtime(format!("starting the simulated controller: {e}")))?;
+    let sim = Sim::start(sim_config).await?;
     let config_path = root.join("revertbot.yaml");
-    std::fs::write(&config_path, config(&sim.url)?)
-        .map_err(|e| CommandError::Runtime(format!("writing {}: {e}", config_path.display())))?;
+    std::fs::write(&config_path, config(&sim.url)?).map_err(CommandError::io(format!(
+        "writing {}",
+        config_path.display()
+    )))?;
     let argocd = ArgoCd::new(
         &sim.url,
         SecretString::from(sim.token.clone()),
@@ -224,8 +224,10 @@ pub async fn run(args: &DrillArgs) -> Result<(DrillReport, u8)> {
 /// The sandbox directory: the given one, a kept temp dir, or a temp dir that
 /// is removed when the returned guard drops.
 fn sandbox_dir(args: &DrillArgs) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
-    let io =
-        |e: std::io::Error| CommandError::Runtime(format!("cannot create the drill sandbox: {e}"));
+    let io = |e: std::io::Error| CommandError::Io {
+        what: "cannot create the drill sandbox".to_owned(),
+        source: e,
+    };
     if let Some(dir) = &args.dir {
         if dir.exists() && std::fs::read_dir(dir).map_err(io)?.next().is_some() {
             return Err(CommandError::Usage(format!(

@@ -53,11 +53,8 @@ pub(super) async fn run(
             target.globals.repo.display()
         )));
     }
-    let sandbox = Sandbox::import(root, &target.globals.repo, &user.repo.branch)
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
-    let (source, tree) = sandbox
-        .tree()
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
+    let sandbox = Sandbox::import(root, &target.globals.repo, &user.repo.branch)?;
+    let (source, tree) = sandbox.tree()?;
     let rules = super::super::pin_rules(app)?;
     let paths = app.path_matcher();
     let files = inspect_files(&sandbox, &source, &tree, &paths, &rules)?;
@@ -123,13 +120,11 @@ pub(super) async fn run(
         }
         Some(bad) => {
             let good = if freeze_file {
-                let lifted = sandbox
-                    .commit_changes(
-                        "drill: lift the freeze for the rehearsal",
-                        &[],
-                        &[FREEZE_FILE],
-                    )
-                    .map_err(|e| CommandError::Runtime(e.to_string()))?;
+                let lifted = sandbox.commit_changes(
+                    "drill: lift the freeze for the rehearsal",
+                    &[],
+                    &[FREEZE_FILE],
+                )?;
                 timeline.step(
                     "freeze lifted",
                     format!(
@@ -141,9 +136,7 @@ pub(super) async fn run(
             } else {
                 source.clone()
             };
-            sandbox
-                .clone_checkout()
-                .map_err(|e| CommandError::Runtime(e.to_string()))?;
+            sandbox.clone_checkout()?;
             rehearse(&sandbox, &user, app, &files, &good, bad, root, timeline).await?
         }
     };
@@ -198,10 +191,7 @@ fn inspect_files(
             });
             continue;
         }
-        let bytes = sandbox
-            .read(source, path)
-            .map_err(|e| CommandError::Runtime(e.to_string()))?
-            .unwrap_or_default();
+        let bytes = sandbox.read(source, path)?.unwrap_or_default();
         match String::from_utf8(bytes) {
             Ok(text) => out.push(readiness::inspect(path, &text, rules)),
             Err(_) => out.push(FileFacts {
@@ -235,10 +225,7 @@ fn bad_release(
         if f.sites.is_empty() {
             continue;
         }
-        let bytes = sandbox
-            .read(source, &f.path)
-            .map_err(|e| CommandError::Runtime(e.to_string()))?
-            .unwrap_or_default();
+        let bytes = sandbox.read(source, &f.path)?.unwrap_or_default();
         let Ok(text) = String::from_utf8(bytes) else {
             continue;
         };
@@ -344,7 +331,7 @@ async fn rehearse(
     // JSON is YAML: the config loader reads it like the user's file.
     let setup = start_sim(sim_config, root, sandbox, |url| {
         serde_json::to_string_pretty(&drill_config(url.to_owned()))
-            .map_err(|e| CommandError::Runtime(format!("writing the drill config: {e}")))
+            .map_err(|e| CommandError::Runtime(format!("encoding the drill config: {e}")))
     })
     .await?;
     // The written config must load as the user's would.
