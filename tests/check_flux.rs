@@ -199,6 +199,48 @@ async fn a_rollout_still_within_its_not_ready_window_is_left_alone() {
     assert_eq!(s.sb.remote_tip(), before);
 }
 
+/// `wait: false`: Flux is Ready as soon as v2 is applied, while v2's pod has
+/// just started and is not Ready. That is not proof v2 is good: it is not
+/// recorded as last-known-good (else a rollout that never gets Ready could
+/// become the revert target), and nothing is reverted while inside
+/// `not_ready_for`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_without_wait_is_not_recorded_while_the_new_pods_are_not_ready() {
+    let s = setup().await;
+    s.deploy_good();
+    s.check(0).await;
+    s.fake.insert(kustomization_in(KsState::NoWait(&s.sb.bad)));
+    let now = jiff::Timestamp::now().to_string();
+    for mut o in workload(
+        HASH_BAD,
+        2,
+        IMAGE_V2,
+        &format!("ghcr.io/acme/guestbook@{BAD_DIGEST}"),
+        false,
+    ) {
+        if o["kind"] == "Pod" {
+            o["metadata"]["creationTimestamp"] = json!(now);
+            o["status"]["conditions"][0]["status"] = json!("False");
+            o["status"]["conditions"][0]["lastTransitionTime"] = json!(now);
+            o["status"]["containerStatuses"][0]["ready"] = json!(false);
+        }
+        s.fake.insert(o);
+    }
+    let notes = s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot");
+    let before = s.sb.remote_tip();
+    let report = s.check(0).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["verdict"], "unknown", "{report}");
+    assert_eq!(app["action"], "none", "{report}");
+    assert!(
+        app["reason"].as_str().unwrap().contains("not Ready yet"),
+        "{report}"
+    );
+    assert_eq!(s.sb.remote_tip(), before);
+    assert_eq!(s.sb.host.rev_parse(REMOTE, "refs/notes/revertbot"), notes);
+    assert!(s.sb.remote_note(&s.sb.bad).is_none(), "v2 recorded as good");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_on_demand_reads_the_controller_and_refuses_an_unhealthy_app() {
     let s = setup().await;

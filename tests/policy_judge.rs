@@ -276,6 +276,33 @@ const ROWS: &[(&str, Setup, &str)] = &[
         "unknown:progressing",
     ),
     (
+        "healthy + current pod not ready 1m (Flux wait: false): not proven good",
+        |s| {
+            s.obs_mut().pods[0].ready = false;
+            s.obs_mut().pods[0].ready_since = Some(at(-60));
+        },
+        "unknown:pods_not_ready",
+    ),
+    (
+        "healthy + current pod not ready 3m (limit 2m)",
+        |s| {
+            s.obs_mut().pods[0].ready = false;
+            s.obs_mut().pods[0].ready_since = Some(at(-180));
+        },
+        "breach:critical:not_ready",
+    ),
+    (
+        "healthy + an old-revision pod not ready: healthy",
+        |s| {
+            let mut old = s.obs_mut().pods[0].clone();
+            old.name = "web-old".into();
+            old.current = false;
+            old.ready = false;
+            s.obs_mut().pods.push(old);
+        },
+        "healthy",
+    ),
+    (
         "crash loop and not ready: one fact per pod",
         |s| {
             s.obs_mut().health = Health::Progressing;

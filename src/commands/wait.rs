@@ -70,6 +70,23 @@ pub fn recovered(obs: &Observation, contains: &impl Fn(&CommitSha) -> bool) -> R
     Ok(())
 }
 
+/// Whether every pod of the current revision is Ready, and if not, which.
+fn pods_ready(pods: &[crate::domain::health::PodState]) -> Result<(), String> {
+    let waiting: Vec<&str> = pods
+        .iter()
+        .filter(|p| p.current && !p.ready)
+        .map(|p| p.name.as_str())
+        .collect();
+    match waiting.as_slice() {
+        [] => Ok(()),
+        [one] => Err(format!("pod {one} is not Ready yet")),
+        [first, rest @ ..] => Err(format!(
+            "pods {first} and {} more are not Ready yet",
+            rest.len()
+        )),
+    }
+}
+
 /// An operation running on a revision that does not contain the revert: the
 /// controller retrying the bad deploy, which would block the fix.
 fn stuck_on_old_revision(obs: &Observation, contains: &impl Fn(&CommitSha) -> bool) -> bool {
@@ -115,7 +132,20 @@ pub async fn wait_healthy<C: Controller>(
 
     loop {
         if let Some(obs) = &last {
-            match recovered(obs, &contains) {
+            // The controller's Healthy is not the pods' (Flux `wait: false`
+            // is Ready once applied): confirmed only when the revert's own
+            // pods are Ready too.
+            let verdict = match recovered(obs, &contains) {
+                Ok(()) => match controller.pods(app).await {
+                    Ok(pods) => pods_ready(&pods),
+                    Err(e) => {
+                        steps.controller_errors += 1;
+                        Err(format!("the pods could not be read: {e}"))
+                    }
+                },
+                Err(why) => Err(why),
+            };
+            match verdict {
                 Ok(()) => {
                     progress.finish(&format!(
                         "{} is Healthy at {}",
@@ -208,6 +238,8 @@ mod tests {
     /// Plays back observations in order and records the calls made.
     struct Scripted {
         observations: RefCell<VecDeque<Observation>>,
+        /// Each `pods` call's answer, the last repeating; none: no pods.
+        pods: RefCell<VecDeque<Vec<PodState>>>,
         calls: RefCell<Vec<String>>,
     }
 
@@ -215,8 +247,14 @@ mod tests {
         fn new(script: Vec<Observation>) -> Self {
             Self {
                 observations: RefCell::new(script.into()),
+                pods: RefCell::new(VecDeque::new()),
                 calls: RefCell::new(Vec::new()),
             }
+        }
+
+        fn with_pods(self, pods: Vec<Vec<PodState>>) -> Self {
+            *self.pods.borrow_mut() = pods.into();
+            self
         }
 
         fn next(&self, call: &str) -> Result<Observation, ControllerError> {
@@ -263,7 +301,28 @@ mod tests {
             Ok(())
         }
         async fn pods(&self, _: &AppRef) -> Result<Vec<PodState>, ControllerError> {
-            Ok(Vec::new())
+            self.calls.borrow_mut().push("pods".into());
+            let mut queue = self.pods.borrow_mut();
+            let pods = if queue.len() > 1 {
+                queue.pop_front()
+            } else {
+                queue.front().cloned()
+            };
+            Ok(pods.unwrap_or_default())
+        }
+    }
+
+    fn pod(name: &str, ready: bool) -> PodState {
+        PodState {
+            name: name.into(),
+            namespace: "default".into(),
+            created_at: None,
+            ready,
+            ready_since: None,
+            waiting: Vec::new(),
+            restart_count: 0,
+            images: Vec::new(),
+            current: true,
         }
     }
 
@@ -360,7 +419,8 @@ mod tests {
                 "observe",
                 "sync cccccccccccc",
                 "observe",
-                "observe"
+                "observe",
+                "pods"
             ]
         );
     }
@@ -406,5 +466,41 @@ mod tests {
         assert!(recovered(&o, &is_revert).is_err());
         o.reconciled_at = Some(t(110));
         assert!(recovered(&o, &is_revert).is_ok());
+    }
+
+    /// Flux with `wait: false` is Ready as soon as it applied the revert:
+    /// Healthy is confirmed only once the revert's pods are Ready too.
+    #[tokio::test(start_paused = true)]
+    async fn healthy_waits_for_the_pods_of_the_revert_to_be_ready() {
+        let healthy = obs(REVERT, Health::Healthy, SyncStatus::Synced, None);
+        let controller = Scripted::new(vec![healthy.clone()]).with_pods(vec![
+            vec![pod("web-new-1", false), pod("web-new-2", true)],
+            vec![pod("web-new-1", true), pod("web-new-2", true)],
+        ]);
+        let (outcome, steps) = wait_healthy(
+            &controller,
+            &app(),
+            &target(600),
+            is_revert,
+            &mut Progress::Quiet,
+        )
+        .await;
+        assert!(
+            matches!(outcome, WaitOutcome::Healthy { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(steps.polls, 1);
+
+        let never = Scripted::new(vec![healthy])
+            .with_pods(vec![vec![pod("web-new-1", false), pod("web-new-2", false)]]);
+        let (outcome, _) =
+            wait_healthy(&never, &app(), &target(60), is_revert, &mut Progress::Quiet).await;
+        match outcome {
+            WaitOutcome::TimedOut { missing, .. } => assert_eq!(
+                missing, "pods web-new-1 and 1 more are not Ready yet",
+                "{missing}"
+            ),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
     }
 }

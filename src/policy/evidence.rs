@@ -256,6 +256,12 @@ pub enum UnknownReason {
     NotSynced {
         sync: SyncStatus,
     },
+    /// The controller says Healthy, but pods of the current revision are not
+    /// Ready yet (Flux with `wait: false` is Ready as soon as it applied):
+    /// the rollout has not proven itself, so it is not recorded as good.
+    PodsNotReady {
+        pods: Vec<String>,
+    },
     /// The controller applied nothing we can name.
     NoDeployedRevision,
     /// The controller reports Degraded / Missing, but `health.controller`
@@ -295,6 +301,20 @@ impl fmt::Display for UnknownReason {
                 f,
                 "the last sync {phase:?}: {message} — the app is not known good; fix the sync"
             ),
+            UnknownReason::PodsNotReady { pods } => {
+                let shown: Vec<&str> = pods.iter().take(3).map(String::as_str).collect();
+                write!(
+                    f,
+                    "the controller says Healthy, but {} pod(s) of the current revision are not Ready yet ({}{}); judged again once they are",
+                    pods.len(),
+                    shown.join(", "),
+                    if pods.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
+                )
+            }
             UnknownReason::Progressing { message } => {
                 f.write_str("the rollout is Progressing and no pod of the new revision fails")?;
                 if let Some(m) = message.as_deref().filter(|m| !m.is_empty()) {

@@ -245,6 +245,18 @@ fn not_healthy_reason(
     if obs.sync != SyncStatus::Synced {
         return Some(UnknownReason::NotSynced { sync: obs.sync });
     }
+    // The controller's Healthy is not the pods' (Flux `wait: false` is Ready
+    // once applied): a current pod not Ready yet has not proven the
+    // revision good, so it is not recorded as last-known-good meanwhile.
+    let not_ready: Vec<String> = obs
+        .pods
+        .iter()
+        .filter(|p| p.current && !p.ready)
+        .map(|p| p.name.clone())
+        .collect();
+    if !not_ready.is_empty() {
+        return Some(UnknownReason::PodsNotReady { pods: not_ready });
+    }
     None
 }
 

@@ -135,6 +135,9 @@ struct State {
     faults: Vec<FaultRule>,
     forbidden: Vec<String>,
     on_reconcile: Option<Hook>,
+    /// Objects the next handled reconcile removes and adds: the workload's
+    /// rollout after an apply ([`FakeKube::roll_out_on_reconcile`]).
+    rollout: Option<Rollout>,
     /// Plurals whose controller echoes a reconcile request only when the
     /// reconcile ends ([`FakeKube::echo_when_finished`]).
     echo_at_end: Vec<String>,
@@ -142,6 +145,9 @@ struct State {
     pending: BTreeMap<(String, String, String), String>,
     resource_version: u64,
 }
+
+/// Keys to remove and objects to add.
+type Rollout = (Vec<(String, String, String)>, Vec<Value>);
 
 pub struct FakeKube {
     addr: SocketAddr,
@@ -208,16 +214,19 @@ impl FakeKube {
 
     /// Adds or replaces an object; its kind must be one the fake serves.
     pub fn insert(&self, object: Value) {
-        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
-        let (_, _, plural, _, _) = RESOURCES
-            .iter()
-            .find(|r| r.3 == kind)
-            .unwrap_or_else(|| panic!("the fake does not serve kind {kind:?}"));
-        let ns = object["metadata"]["namespace"].as_str().unwrap().to_owned();
-        let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-        lock(&self.state)
-            .objects
-            .insert(((*plural).to_owned(), ns, name), object);
+        let key = key_of(&object);
+        lock(&self.state).objects.insert(key, object);
+    }
+
+    /// With `wait: false` kustomize-controller applies and is Ready at once;
+    /// the Deployment controller then replaces the pods. The next reconcile
+    /// the fake handles removes the pods in `remove` (plural, namespace,
+    /// name) and adds `add`, as that rollout would.
+    pub fn roll_out_on_reconcile(&self, remove: Vec<(String, String, String)>, add: Vec<Value>) {
+        for object in &add {
+            key_of(object);
+        }
+        lock(&self.state).rollout = Some((remove, add));
     }
 
     /// Changes an object in place (a controller updating status).
@@ -609,6 +618,18 @@ async fn respond(
 /// Plays the Flux controller: copies the requested token to
 /// `status.lastHandledReconcileAt` (or parks it until the reconcile ends,
 /// see [`FakeKube::echo_when_finished`]) and runs the reconcile hook.
+/// The (plural, namespace, name) of an object of a kind the fake serves.
+fn key_of(object: &Value) -> (String, String, String) {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let (_, _, plural, _, _) = RESOURCES
+        .iter()
+        .find(|r| r.3 == kind)
+        .unwrap_or_else(|| panic!("the fake does not serve kind {kind:?}"));
+    let ns = object["metadata"]["namespace"].as_str().unwrap().to_owned();
+    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+    ((*plural).to_owned(), ns, name)
+}
+
 fn echo(state: Arc<Mutex<State>>, key: (String, String, String), token: String) {
     let apply = move |state: &Mutex<State>| {
         let mut s = lock(state);
@@ -620,6 +641,14 @@ fn echo(state: Arc<Mutex<State>>, key: (String, String, String), token: String) 
             }
             if let Some(hook) = hook {
                 hook(object);
+            }
+        }
+        if let Some((remove, add)) = s.rollout.take() {
+            for key in remove {
+                s.objects.remove(&key);
+            }
+            for object in add {
+                s.objects.insert(key_of(&object), object);
             }
         }
         if at_end {

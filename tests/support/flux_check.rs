@@ -107,8 +107,14 @@ impl Setup {
     /// them with [`Setup::pass_health_checks`].
     pub fn apply_the_tip_on_reconcile(&self, wait: Wait) {
         let bare = self.sb.host.root().join(REMOTE);
-        if wait == Wait::Yes {
-            self.fake.echo_when_finished("kustomizations");
+        match wait {
+            Wait::Yes => self.fake.echo_when_finished("kustomizations"),
+            // Ready once applied; the Deployment controller then replaces
+            // the crash-looping pod with the pinned last-known-good's.
+            Wait::No => {
+                let (remove, add) = self.pinned_good_rollout();
+                self.fake.roll_out_on_reconcile(remove, add);
+            }
         }
         self.fake.on_reconcile(move |object| {
             if object["kind"] != "Kustomization" {
@@ -173,17 +179,30 @@ impl Setup {
 
     /// The rollout back to the pinned digest replaces the crash-looping pod.
     pub fn roll_out_the_pinned_good(&self) {
-        self.fake
-            .remove("pods", "default", &format!("guestbook-ui-{HASH_BAD}-x1"));
-        for o in workload(
+        let (remove, add) = self.pinned_good_rollout();
+        for (plural, ns, name) in remove {
+            self.fake.remove(&plural, &ns, &name);
+        }
+        for o in add {
+            self.fake.insert(o);
+        }
+    }
+
+    /// What that rollout removes and adds.
+    fn pinned_good_rollout(&self) -> (Vec<(String, String, String)>, Vec<Value>) {
+        let remove = vec![(
+            "pods".to_owned(),
+            "default".to_owned(),
+            format!("guestbook-ui-{HASH_BAD}-x1"),
+        )];
+        let add = workload(
             HASH_PINNED,
             3,
             &format!("{IMAGE_V1}@{}", good_digest()),
             &format!("ghcr.io/acme/guestbook@{}", good_digest()),
             false,
-        ) {
-            self.fake.insert(o);
-        }
+        );
+        (remove, add)
     }
 
     /// The good revision, applied and Ready, its pod healthy.
