@@ -278,8 +278,10 @@ async fn a_manual_revert_waits_until_argo_cd_reports_it_healthy() {
 /// broken app only, the digest pinned, Healthy confirmed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monorepo_culprit_is_reverted_for_the_broken_app_only_and_healthy_is_confirmed() {
+    // Nothing but the paths and the controller reference.
+    const MINIMAL: &str = "version: 1\napps:\n  - name: guestbook\n    paths: [\"apps/guestbook/**\"]\n    argocd: { app: guestbook }\n";
     let s = setup_with(true, Duration::from_millis(300), || {
-        Sandbox::with_multi_app_culprit(CONFIG)
+        Sandbox::with_multi_app_culprit(MINIMAL)
     })
     .await;
     s.until_crash_looping().await;

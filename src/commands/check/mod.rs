@@ -63,13 +63,8 @@ impl RunContext {
     /// Fetches the branch and the ledger once for the run (a shallow clone:
     /// the tip only; `locate` deepens where a breach needs it) and reads
     /// what every app shares.
-    fn prepare(ws: &Workspace, dry_run: bool) -> Result<Self> {
-        let (tip, _) = if ws.repo.is_shallow() {
-            ws.repo.fetch_notes(&ws.remote)?;
-            ws.repo.fetch_branch(&ws.remote, Some(1))?
-        } else {
-            ws.repo.fetch_branch_and_notes(&ws.remote)?
-        };
+    async fn prepare(ws: &Workspace, dry_run: bool) -> Result<Self> {
+        let tip = fetch_off_the_loop(ws).await?;
         Ok(Self {
             ledger: LedgerIndex::load(&ws.repo)?,
             freeze_file: ws
@@ -80,6 +75,33 @@ impl RunContext {
             registry: Registry::new(RegistryConfig::default()).ok(),
             deferred: None,
         })
+    }
+}
+
+/// The pass's fetch of the branch and the ledger (a shallow clone: the tip
+/// only; `locate` deepens where a breach needs it), on a blocking thread
+/// with a handle of its own: git2 blocks for the whole network exchange,
+/// and `watch`'s waits for Healthy must keep polling meanwhile. The
+/// workspace's handle sees the fetched refs and objects on its next read.
+async fn fetch_off_the_loop(ws: &Workspace) -> Result<crate::domain::CommitSha> {
+    let path = ws.repo.path().to_owned();
+    let remote = ws.remote.clone();
+    let fetched = tokio::task::spawn_blocking(move || {
+        let repo = crate::git::InfraRepo::open(&path)?;
+        let (tip, _) = if repo.is_shallow() {
+            repo.fetch_notes(&remote)?;
+            repo.fetch_branch(&remote, Some(1))?
+        } else {
+            repo.fetch_branch_and_notes(&remote)?
+        };
+        Ok::<_, CommandError>(tip)
+    })
+    .await;
+    match fetched {
+        Ok(result) => result,
+        Err(e) => Err(CommandError::Runtime(format!(
+            "the fetch of the infra repo did not finish: {e}"
+        ))),
     }
 }
 
@@ -105,7 +127,7 @@ pub async fn run_in(
     args: &CheckArgs,
     controllers: &Controllers,
 ) -> Result<Outcome> {
-    let ctx = RunContext::prepare(ws, args.dry_run)?;
+    let ctx = RunContext::prepare(ws, args.dry_run).await?;
     pass(ws, args, controllers, &ctx).await
 }
 
@@ -118,7 +140,7 @@ pub async fn cycle(
     controllers: &Controllers,
     confirming: HashMap<String, AppReport>,
 ) -> Result<(Outcome, Vec<PendingConfirm>)> {
-    let mut ctx = RunContext::prepare(ws, args.dry_run)?;
+    let mut ctx = RunContext::prepare(ws, args.dry_run).await?;
     ctx.deferred = Some(Deferred {
         confirming,
         pushed: RefCell::new(Vec::new()),
@@ -287,7 +309,7 @@ async fn record_live(ws: &Workspace, app: &str, controllers: &Controllers) -> Re
             "app `{app}` has no controller (argocd or flux) to read its state from — record by hand with --revision and --image"
         ))
     })?;
-    let ctx = RunContext::prepare(ws, false)?;
+    let ctx = RunContext::prepare(ws, false).await?;
     let controller = controllers.get(&app_ref).map_err(CommandError::Usage)?;
     let mut obs = controller
         .observe(&app_ref, crate::controller::Detail::Summary)
