@@ -6,6 +6,7 @@
 pub mod argocd_sim;
 pub mod culprits;
 pub mod fake_argocd;
+pub mod fake_github;
 pub mod fake_kube;
 pub mod flux_check;
 pub mod flux_objects;
