@@ -89,7 +89,7 @@ EOF
 chmod +x "$work/reset.sh"
 "$work/reset.sh"
 
-bot_cmd="$bot --repo $work/bot --config $work/bot/.revertbot.yaml revert --app $APP --deployed $DEPLOYED --lkg $LKG --mode push --reason bench"
+bot_cmd="$bot --repo $work/bot --config $work/bot/.revertbot.yaml revert --app $APP --deployed $DEPLOYED --lkg $LKG --mode push --no-wait --reason bench"
 cli_cmd="$here/git-cli-revert.sh $work/cli $APP $DEPLOYED $LKG"
 min_cmd="$here/git-cli-revert.sh $work/cli $APP $DEPLOYED $LKG --no-ledger"
 
