@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod controller;
 pub mod domain;
+pub mod errors;
 pub mod forge;
 pub mod git;
 pub mod manifest;

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let code = e.exit_code();
-            tracing::debug!(error = %causes(&e), "command failed");
+            tracing::debug!(error = %revertbot::errors::chain(&e), "command failed");
             // Each error's text already says its cause: print it once.
             eprintln!("error: {}", redact::scrub(&e.to_string()));
             ExitCode::from(code)
@@ -220,22 +220,6 @@ fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {
         return written;
     }
     outcome.exit_code
-}
-
-/// The error and those of its sources whose text it does not already
-/// include, for the debug log (most of our errors quote their source).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Writes results to stdout, scrubbed of secrets; a closed pipe is not a

@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::errors::chain as error_chain;
 pub use endpoints::Endpoints;
 use rate::{Answer, Retry};
 
@@ -519,20 +520,6 @@ fn decode<T: serde::de::DeserializeOwned>(
         doing: doing.to_owned(),
         message: e.to_string(),
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Escapes a query value (`owner:branch` with `/` in the branch).

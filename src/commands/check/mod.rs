@@ -2,8 +2,12 @@
 //! act per policy. One app's failure never stops the others.
 
 mod act;
+mod record;
+mod rules;
 
 pub use act::{PendingConfirm, revert_and_confirm};
+pub use record::record_now;
+pub(crate) use rules::{health_rules, policy_rules};
 pub mod facts;
 
 use std::cell::RefCell;
@@ -13,12 +17,11 @@ use std::time::Instant;
 use futures::StreamExt;
 use tracing::Instrument;
 
-use crate::config::{Action as ConfigAction, AppConfig};
+use crate::config::AppConfig;
 use crate::controller::{AppRef, Controller, ControllerError};
 use crate::domain::health::{Health, Observation, SyncStatus};
 use crate::policy::{
-    DecideInput, HealthRules, JudgeInput, LastKnownGood, Mode, PolicyRules, RevertLimit,
-    Unavailable, UnavailableKind, decide, judge,
+    DecideInput, JudgeInput, LastKnownGood, Unavailable, UnavailableKind, decide, judge,
 };
 use crate::registry::{Registry, RegistryConfig};
 use crate::report::{Action, AppReport, Report, SignalReport, Verdict as ReportVerdict};
@@ -292,84 +295,6 @@ fn still_confirming(app: &str, pushed: Option<&AppReport>) -> AppReport {
     report
 }
 
-/// `revertbot record --app A` without images: record the app's current
-/// state as last-known-good now, with digests from the manifests, the
-/// running pods and the registry — only if the controller says it is
-/// Healthy and Synced (and its health is fresh).
-pub async fn record_now(ws: &Workspace, app: &str, controllers: &Controllers) -> Result<Outcome> {
-    Ok(record_live(ws, app, controllers)
-        .await?
-        .warned(&ws.config_warnings))
-}
-
-async fn record_live(ws: &Workspace, app: &str, controllers: &Controllers) -> Result<Outcome> {
-    let session = ws.session(app)?;
-    let app_ref = app_ref(&session.app).ok_or_else(|| {
-        CommandError::Usage(format!(
-            "app `{app}` has no controller (argocd or flux) to read its state from — record by hand with --revision and --image"
-        ))
-    })?;
-    let ctx = RunContext::prepare(ws, false).await?;
-    let controller = controllers.get(&app_ref).map_err(CommandError::Usage)?;
-    let mut obs = controller
-        .observe(&app_ref, crate::controller::Detail::Summary)
-        .await
-        .map_err(CommandError::controller(
-            "no record without an answer from the controller",
-        ))?;
-    obs.pods = controller
-        .pods(&app_ref)
-        .await
-        .map_err(CommandError::controller("no record without the app's pods"))?;
-    let mut report = AppReport::new(app);
-    // A quarantined digest, running or pinned, is a breach: never recorded
-    // as last-known-good.
-    let (_, quarantine) = cheap_facts(&session, &ctx.ledger, obs.deployed.as_ref(), None);
-    let manifest_digests = match &obs.deployed {
-        Some(d) if !quarantine.is_empty() => facts::pinned_digests(&session, d),
-        _ => Vec::new(),
-    };
-    let verdict = judge(&JudgeInput {
-        observed: Ok(&obs),
-        now: jiff::Timestamp::now(),
-        rules: &health_rules(&session.app),
-        quarantine: &quarantine,
-        manifest_digests: &manifest_digests,
-        signals: &[],
-    });
-    report.signals = evidence_of(&verdict);
-    let Some(revision) = obs
-        .deployed
-        .clone()
-        .filter(|_| verdict.as_str() == "healthy")
-    else {
-        report.verdict = if verdict.is_breach() {
-            ReportVerdict::Breach
-        } else {
-            ReportVerdict::Unknown
-        };
-        report.action = Action::Blocked;
-        report.reason = format!("not recorded: {app} is not Healthy and Synced ({verdict})");
-        return Ok(Outcome {
-            report: Report::single(report),
-            exit_code: exit::BLOCKED,
-        });
-    };
-    report.verdict = ReportVerdict::Healthy;
-    let record = crate::domain::ledger::LkgRecord {
-        app: session.app_name.clone(),
-        revision,
-        images: Vec::new(),
-        source: crate::domain::ledger::RecordSource::Controller,
-        recorded_at: jiff::Timestamp::now(),
-    };
-    let (report, exit_code) = act::record_lkg(&session, &ctx, Some(&obs), record, report).await?;
-    Ok(Outcome {
-        report: Report::single(report),
-        exit_code,
-    })
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     ArgoCd,
@@ -634,36 +559,6 @@ fn evidence_of(verdict: &crate::policy::Verdict) -> Vec<SignalReport> {
             source: "unknown".to_owned(),
             detail: reason.to_string(),
         }],
-    }
-}
-
-pub(crate) fn health_rules(app: &AppConfig) -> HealthRules {
-    let pods = &app.health.pods;
-    HealthRules {
-        controller: app.health.controller,
-        crashloop: pods.crashloop,
-        image_pull: pods.image_pull,
-        not_ready_for: Some(pods.not_ready_for),
-    }
-}
-
-pub(crate) fn policy_rules(app: &AppConfig) -> PolicyRules {
-    let mode = |a: ConfigAction| match a {
-        ConfigAction::Push => Mode::Push,
-        ConfigAction::Pr => Mode::Pr,
-        ConfigAction::PrAutomerge => Mode::PrAutomerge,
-        ConfigAction::Approve => Mode::Approve,
-    };
-    PolicyRules {
-        critical: mode(app.policy.critical),
-        warning: mode(app.policy.warning),
-        cooldown: app.policy.cooldown,
-        max_reverts: RevertLimit {
-            count: app.policy.max_reverts.count,
-            per: app.policy.max_reverts.per,
-        },
-        freeze: app.policy.freeze,
-        grace: app.policy.grace,
     }
 }
 

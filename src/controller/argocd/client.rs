@@ -107,21 +107,7 @@ pub fn server_url(raw: &str) -> Result<Url, ArgoCdSetupError> {
     Ok(url)
 }
 
-/// `a: b: c` from an error and its sources (reqwest's own message is only
-/// "error sending request").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+use crate::errors::chain;
 
 impl Http {
     pub fn new(

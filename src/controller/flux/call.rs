@@ -175,20 +175,7 @@ fn status_message(status: &kube::core::Status) -> String {
     crate::redact::body(text.as_bytes())
 }
 
-/// The error and its sources, joined, for a one-line message.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub(crate) use crate::errors::chain as error_chain;
 
 /// A copy of an error, for an error shared by several apps (one failed list
 /// call).
