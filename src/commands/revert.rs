@@ -119,7 +119,7 @@ pub fn manual(session: &Session, args: &RevertArgs, started: Instant) -> Result<
     });
     tracing::info!(app = %session.app_name, decision = %decision, "manual revert judged");
     match decision {
-        Decision::Revert(approved) => execute(session, &approved, args, started),
+        Decision::Revert(approved) => execute(session, &approved, args, Some(located), started),
         Decision::Hold { reason, .. } => {
             report.action = Action::Blocked;
             report.reason = reason;
@@ -150,11 +150,14 @@ pub fn manual(session: &Session, args: &RevertArgs, started: Instant) -> Result<
 
 /// Builds the approved revert on the current tip and pushes it, rebuilding
 /// when the branch moved (compare-and-swap); records the incident. Only an
-/// intent `decide` approved can be published.
+/// intent `decide` approved can be published. `already_located` is the
+/// caller's search on the same tip, reused for the first attempt (the
+/// culprit search is the costliest step of a revert on a long history).
 pub fn execute(
     session: &Session,
     approved: &Approved<RevertIntent>,
     args: &RevertArgs,
+    mut already_located: Option<Located>,
     started: Instant,
 ) -> Result<Outcome> {
     let intent = approved.get();
@@ -174,7 +177,10 @@ pub fn execute(
     for attempt in 1..=policy.attempts {
         // The caller's own request, when it still names what was approved
         // (so the report says where the LKG came from); else exactly that.
-        let mut located = locate(session, &args.request)?;
+        let mut located = match already_located.take() {
+            Some(located) => located,
+            None => locate(session, &args.request)?,
+        };
         if located.deployed != intent.deployed
             || located.lkg.as_ref().map(|l| l.sha()) != Some(&intent.last_known_good)
         {

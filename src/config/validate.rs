@@ -85,20 +85,24 @@ fn app_path(i: usize) -> Path {
 }
 
 fn unique_names(d: &mut Decoder<'_>, apps: &[Node]) {
-    let mut seen: Vec<(&str, usize, usize)> = Vec::new();
+    // A map, not a scan: fleets list thousands of apps.
+    let mut seen: std::collections::HashMap<&str, (usize, usize)> =
+        std::collections::HashMap::with_capacity(apps.len());
     for (i, app) in apps.iter().enumerate() {
         let Some(node) = app.get("name") else {
             continue;
         };
         let Some(name) = node.as_str() else { continue };
-        match seen.iter().find(|(n, _, _)| *n == name) {
-            Some((_, first, line)) => d.error(
+        match seen.get(name) {
+            Some((first, line)) => d.error(
                 node.span,
                 &app_path(i).key("name"),
                 format!("duplicate app name `{name}`: apps[{first}] on line {line} has it too"),
                 "app names must be unique (they name branches, ledger entries and reports); rename one",
             ),
-            None => seen.push((name, i, node.span.start.line)),
+            None => {
+                seen.insert(name, (i, node.span.start.line));
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 
 pub use auth::{Credentials, redact_url};
-pub use paths::AppPaths;
+pub use paths::{AppPaths, app_glob};
 pub use remote::{FetchStats, Remote};
 pub use verify::{AppScope, ForgedRevert, Verification};
 

@@ -2,7 +2,7 @@
 //! globs start with, which let the culprit search skip commits that did not
 //! touch those directories without diffing them.
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 #[derive(Debug, Clone)]
 pub struct AppPaths {
@@ -20,7 +20,7 @@ impl AppPaths {
         let mut dirs = Some(Vec::new());
         for pattern in patterns {
             let pattern = pattern.as_ref();
-            builder.add(GlobBuilder::new(pattern).literal_separator(true).build()?);
+            builder.add(app_glob(pattern)?);
             match literal_dir(pattern) {
                 Some(dir) => {
                     if let Some(dirs) = dirs.as_mut() {
@@ -44,6 +44,12 @@ impl AppPaths {
     pub fn dirs(&self) -> Option<&[String]> {
         self.dirs.as_deref()
     }
+}
+
+/// One of an app's globs, as the config means it: `*` stays within a
+/// directory, `**` crosses them.
+pub fn app_glob(pattern: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
 }
 
 /// `apps/web` for `apps/web/**` or `apps/web/*.yaml`; `None` when the glob

@@ -139,6 +139,7 @@ pub(super) async fn act(
                     observed_images: intent.bad_images.clone(),
                     force_guards: false,
                 },
+                None,
                 started,
             )?;
             let Some(mut reverted) = outcome.report.apps.into_iter().next() else {
