@@ -125,12 +125,48 @@ pub struct AlertmanagerConfig {
 }
 
 /// GitHub.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct GitHubConfig {
     /// `owner/name` of the infra repo on GitHub. Default: `$GITHUB_REPOSITORY`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
+    /// REST API base. Default: `$GITHUB_API_URL`, else
+    /// `https://api.github.com`; on GitHub Enterprise Server
+    /// `https://HOST/api/v3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
+    /// GraphQL endpoint. Default: `$GITHUB_GRAPHQL_URL`, else derived from
+    /// the REST base (`https://HOST/api/graphql` on Enterprise Server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graphql_url: Option<String>,
+    /// Labels put on every revert pull request.
+    #[serde(default = "default_pr_labels")]
+    pub labels: Vec<String>,
+    /// GitHub users asked to review every revert pull request.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    /// GitHub users assigned to every revert pull request.
+    #[serde(default)]
+    pub assignees: Vec<String>,
+}
+
+impl Default for GitHubConfig {
+    fn default() -> Self {
+        Self {
+            repository: None,
+            api_url: None,
+            graphql_url: None,
+            labels: default_pr_labels(),
+            reviewers: Vec::new(),
+            assignees: Vec::new(),
+        }
+    }
+}
+
+/// `revertbot`: the label DESIGN gives revert pull requests.
+pub fn default_pr_labels() -> Vec<String> {
+    vec!["revertbot".to_owned()]
 }
 
 /// Slack.

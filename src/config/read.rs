@@ -9,8 +9,8 @@ use super::model_app::{Action, RevertScope, Severity};
 use super::read_app::apps;
 use super::scalars::Items;
 use super::values::{
-    Problem, check_branch, check_github_repository, check_slack_channel, check_slack_user,
-    check_url,
+    Problem, check_branch, check_github_label, check_github_login, check_github_repository,
+    check_slack_channel, check_slack_user, check_url,
 };
 use crate::yaml::Node;
 
@@ -82,7 +82,14 @@ section!(
     GITHUB,
     "GitHubConfig",
     "github",
-    ["repository"],
+    [
+        "repository",
+        "api_url",
+        "graphql_url",
+        "labels",
+        "reviewers",
+        "assignees"
+    ],
     "github: { repository: acme/infra }"
 );
 section!(
@@ -441,9 +448,34 @@ fn github(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<GitHubConfig> {
     let repository = r.optional(d, "repository", |d, n, p| {
         d.checked(n, p, check_github_repository)
     });
+    let api_url = r.optional(d, "api_url", url);
+    let graphql_url = r.optional(d, "graphql_url", url);
+    let labels = r.or_default(d, "labels", default_pr_labels, |d, n, p| {
+        d.list(n, p, "a list of label names", Items::Scalars, |d, n, p| {
+            d.checked(n, p, check_github_label)
+        })
+    });
+    let mut logins = |key: &'static str| {
+        r.or_default(d, key, Vec::new, |d, n, p| {
+            d.list(
+                n,
+                p,
+                "a list of GitHub logins",
+                Items::Scalars,
+                |d, n, p| d.checked(n, p, check_github_login),
+            )
+        })
+    };
+    let reviewers = logins("reviewers");
+    let assignees = logins("assignees");
     r.finish();
     Some(GitHubConfig {
         repository: repository?,
+        api_url: api_url?,
+        graphql_url: graphql_url?,
+        labels: labels?,
+        reviewers: reviewers?,
+        assignees: assignees?,
     })
 }
 

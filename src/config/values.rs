@@ -254,6 +254,38 @@ pub(crate) fn check_url(url: &str) -> Result<(), Problem> {
     }
 }
 
+/// A GitHub login (user or bot): letters, digits and single hyphens, at
+/// most 39 characters, as GitHub allows.
+pub(crate) fn check_github_login(login: &str) -> Result<(), Problem> {
+    let ok = !login.is_empty()
+        && login.len() <= 39
+        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !login.starts_with('-')
+        && !login.ends_with('-')
+        && !login.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            format!("`{login}` is not a GitHub login"),
+            "write the user's login as on their profile, like `octocat` (no `@`; teams are not supported here)",
+        ))
+    }
+}
+
+/// A GitHub label name: 1 to 50 characters, no control characters.
+pub(crate) fn check_github_label(label: &str) -> Result<(), Problem> {
+    let trimmed = label.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 50 || label.chars().any(char::is_control) {
+        Err(Problem::new(
+            format!("`{label}` is not a GitHub label name"),
+            "a label is 1 to 50 characters on one line, like `revertbot`",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks `owner/name`.
 pub(crate) fn check_github_repository(repo: &str) -> Result<(), Problem> {
     let valid = |s: &str| {
@@ -411,6 +443,17 @@ mod tests {
         assert!(check_url("argocd.example.com").is_err());
         assert!(check_url("https://").is_err());
         assert!(check_github_repository("acme/infra").is_ok());
+        assert!(check_github_login("octocat").is_ok());
+        assert!(check_github_login("dependabot-bot").is_ok());
+        assert!(check_github_login("@octocat").is_err());
+        assert!(check_github_login("acme/sre").is_err());
+        assert!(check_github_login("a--b").is_err());
+        assert!(check_github_login(&"x".repeat(40)).is_err());
+        assert!(check_github_label("revertbot").is_ok());
+        assert!(check_github_label("incident: rollback").is_ok());
+        assert!(check_github_label(" ").is_err());
+        assert!(check_github_label("two\nlines").is_err());
+        assert!(check_github_label(&"x".repeat(51)).is_err());
         assert!(check_github_repository("acme").is_err());
         assert!(check_github_repository("a/b/c").is_err());
         assert!(check_slack_channel("#deploys").is_ok());

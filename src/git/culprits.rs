@@ -176,6 +176,14 @@ impl InfraRepo {
     /// a rename).
     pub fn files_changed(&self, sha: &CommitSha) -> Result<Vec<String>> {
         let commit = self.find_commit(sha)?;
+        if let Ok(parent) = commit.parent(0) {
+            let doing = || format!("diffing commit {sha}");
+            let before = parent.tree().map_err(GitError::git(doing()))?;
+            let after = commit.tree().map_err(GitError::git(doing()))?;
+            // Skips unchanged subtrees, which libgit2's diff opens anyway.
+            let changes = super::tree_diff::changed_files(self.raw(), &before, &after)?;
+            return Ok(changes.into_iter().map(|c| c.path).collect());
+        }
         let diff = self.first_parent_diff(&commit, None)?;
         let mut files = BTreeSet::new();
         for delta in diff.deltas() {

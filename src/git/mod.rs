@@ -14,6 +14,7 @@ pub mod revert;
 mod revert_dirs;
 pub mod sandbox;
 pub mod sweep;
+mod tree_diff;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

@@ -139,6 +139,26 @@ impl InfraRepo {
         Ok((tip, stats))
     }
 
+    /// Fetches another branch of the remote (a revert PR's head) and returns
+    /// its tip, or `None` when the remote has no such branch.
+    pub fn fetch_other_branch(&self, remote: &Remote, branch: &str) -> Result<Option<CommitSha>> {
+        let tracking = format!("refs/revertbot/upstream/other/{branch}");
+        // A branch missing on the remote is fetched as nothing, and the
+        // tracking ref is left alone: drop a stale one first.
+        if let Ok(mut stale) = self.raw().find_reference(&tracking) {
+            let _ = stale.delete();
+        }
+        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        self.fetch_refspecs(remote, &[refspec], None, "fetching the pull request branch")?;
+        match self.raw().find_reference(&tracking) {
+            Ok(found) => found
+                .peel_to_commit()
+                .map(|c| Some(to_sha(c.id())))
+                .map_err(GitError::git(format!("reading {tracking}"))),
+            Err(_) => Ok(None),
+        }
+    }
+
     fn branch_tip_after_fetch(&self, remote: &Remote) -> Result<CommitSha> {
         self.resolve(&remote.tracking_ref()).map_err(|_| GitError::RevisionNotFound {
             rev: format!("{}/{}", remote.display(), remote.branch),

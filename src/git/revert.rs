@@ -353,30 +353,7 @@ impl InfraRepo {
             .raw()
             .find_tree(to)
             .map_err(GitError::git("reading the revert tree"))?;
-        let diff = self
-            .raw()
-            .diff_tree_to_tree(Some(from), Some(&to), None)
-            .map_err(GitError::git("diffing the revert"))?;
-        let mut changes = Vec::new();
-        for delta in diff.deltas() {
-            let status = match delta.status() {
-                git2::Delta::Added => 'A',
-                git2::Delta::Deleted => 'D',
-                _ => 'M',
-            };
-            let file = if status == 'D' {
-                delta.old_file()
-            } else {
-                delta.new_file()
-            };
-            if let Some(path) = file.path_bytes() {
-                changes.push(FileChange {
-                    path: String::from_utf8_lossy(path).into_owned(),
-                    status,
-                });
-            }
-        }
-        Ok(changes)
+        super::tree_diff::changed_files(self.raw(), from, &to)
     }
 
     /// Unified diff of `tree` against `base`'s tree, for `plan`.
