@@ -151,6 +151,9 @@ pub struct PlanArgs {
 pub enum Mode {
     /// Push the revert to the branch (fast-forward only).
     Push,
+    /// Open a pull request from `revertbot/<app>/<short sha>` (needs
+    /// GITHUB_TOKEN); a rerun updates it instead of opening another.
+    Pr,
 }
 
 #[derive(Debug, Args)]

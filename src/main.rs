@@ -130,12 +130,18 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
                     lkg: args.revisions.lkg.clone(),
                     commits: args.commits.clone(),
                 },
-                mode: commands::revert::Mode::Push,
+                mode: match args.mode {
+                    revertbot::cli::Mode::Push => commands::revert::Mode::Push,
+                    revertbot::cli::Mode::Pr => commands::revert::Mode::Pr,
+                },
                 reason: args.reason.clone(),
                 observed_images: Vec::new(),
                 force_guards: args.force_guards,
             };
-            if args.no_wait || !commands::has_controller(globals, &args.app)? {
+            // A pull request is merged by people, later: nothing to wait for.
+            if revert.mode == commands::revert::Mode::Pr {
+                commands::pull_request::run(globals, &revert)?
+            } else if args.no_wait || !commands::has_controller(globals, &args.app)? {
                 commands::revert::run(globals, &revert)?
             } else {
                 runtime()?.block_on(async {

@@ -5,15 +5,11 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use revertbot::controller::sim::{Sim, SimApp, SimConfig, SimHandle};
-use revertbot::domain::Digest;
-use serde_json::Value;
-use support::argocd_sim::{argocd_client, digest, fast_timing, until_crash_looping};
-use support::infra::{REMOTE, Sandbox, good_digest, stderr};
+use support::argocd_sim::{Setup, setup_with};
+use support::infra::{Sandbox, good_digest};
 
 /// Only paths and the controller (plus a short wait, so the unhealed case
 /// ends quickly): the protective defaults (pod fast failure on, the grace
@@ -28,95 +24,8 @@ apps:
     wait: { timeout: 6s }
 ";
 
-struct Setup {
-    sb: Arc<Sandbox>,
-    sim: Option<SimHandle>,
-    url: String,
-    token: String,
-}
-
-/// The sim follows the sandbox's remote; its tip (the bad release, v2) is
-/// deployed when it starts. `heals`: whether the recorded v1 digest is good.
 async fn setup(heals: bool, rollout_time: Duration) -> Setup {
     setup_with(heals, rollout_time, || Sandbox::with_config(CONFIG)).await
-}
-
-async fn setup_with(
-    heals: bool,
-    rollout_time: Duration,
-    sandbox: impl FnOnce() -> Sandbox + Send + 'static,
-) -> Setup {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sb = Arc::new(tokio::task::spawn_blocking(sandbox).await.unwrap());
-    let good: Digest = good_digest().parse().unwrap();
-    let bad = digest("guestbook v2");
-    let mut config = SimConfig::new(
-        sb.host.root().join(REMOTE),
-        "main",
-        vec![SimApp::new("guestbook", &["apps/guestbook/**"])],
-    );
-    config.registry = HashMap::from([
-        ("ghcr.io/acme/guestbook:v1".to_owned(), good.clone()),
-        ("ghcr.io/acme/guestbook:v2".to_owned(), bad.clone()),
-    ]);
-    config.bad_digests = if heals {
-        HashSet::from([bad])
-    } else {
-        HashSet::from([bad, good])
-    };
-    config.timing = fast_timing(rollout_time);
-    let sim = Sim::start(config).await.unwrap();
-    let (url, token) = (sim.url.clone(), sim.token.clone());
-    let record = Arc::clone(&sb);
-    tokio::task::spawn_blocking(move || record.record_good())
-        .await
-        .unwrap();
-    Setup {
-        sb,
-        sim: Some(sim),
-        url,
-        token,
-    }
-}
-
-impl Setup {
-    async fn check(&self, expected: &[i32]) -> Value {
-        self.run(&["--output", "json", "check"], expected).await
-    }
-
-    async fn run(&self, args: &[&str], expected: &[i32]) -> Value {
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let sb = Arc::clone(&self.sb);
-        let (url, token) = (self.url.clone(), self.token.clone());
-        let expected = expected.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = sb.run_with_env(
-                &args,
-                sb.host.token(),
-                &[
-                    ("ARGOCD_SERVER", url.as_str()),
-                    ("ARGOCD_AUTH_TOKEN", token.as_str()),
-                ],
-            );
-            assert!(
-                out.status.code().is_some_and(|c| expected.contains(&c)),
-                "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout),
-                stderr(&out)
-            );
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()
-        })
-        .await
-        .unwrap()
-    }
-
-    /// Waits (through the real client) until the deployed pods crash-loop.
-    async fn until_crash_looping(&self) {
-        let client = argocd_client(&self.url, &self.token);
-        until_crash_looping(&client, self.sim.as_ref().unwrap(), "guestbook").await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ pub mod lkg;
 mod locate;
 pub mod plan;
 pub mod progress;
+pub mod pull_request;
 pub mod record;
 pub mod restore_markers;
 pub mod revert;
@@ -26,6 +27,7 @@ use crate::config::{self, AppConfig, Config, ConfigError};
 use crate::controller::ControllerError;
 use crate::controller::sim::SimError;
 use crate::domain::AppName;
+use crate::forge::ForgeError;
 use crate::git::sandbox::SandboxError;
 use crate::git::{AppPaths, AppScope, Credentials, GitError, InfraRepo, Remote};
 use crate::manifest::{HelmImageRule, PinRules};
@@ -115,6 +117,26 @@ pub enum CommandError {
     #[error("{0}")]
     Runtime(String),
 
+    /// GitHub could not be set up from the config and environment (no
+    /// token, no repository, a bad API address): a usage error, exit 2.
+    #[error("{0}")]
+    ForgeSetup(Box<ForgeError>),
+
+    /// GitHub failed at run time: exit 1.
+    #[error("{doing}: {source}")]
+    Forge {
+        doing: String,
+        #[source]
+        source: Box<ForgeError>,
+    },
+
+    /// The revert pull request's branch exists and is not this incident's
+    /// revert: revertbot never overwrites a branch.
+    #[error(
+        "the branch `{branch}` exists on the remote and is not revertbot's revert of this incident: {reason} — revertbot never overwrites a branch; if it is stale, delete it on the remote (`git push origin :{branch}`) and run again"
+    )]
+    BranchTaken { branch: String, reason: String },
+
     #[error(transparent)]
     Git(#[from] GitError),
 
@@ -128,13 +150,16 @@ impl CommandError {
             CommandError::Config(e) => e.exit_code(),
             CommandError::UnknownApp { .. }
             | CommandError::Usage(_)
-            | CommandError::ControllerSetup(_) => exit::USAGE,
+            | CommandError::ControllerSetup(_)
+            | CommandError::ForgeSetup(_) => exit::USAGE,
             CommandError::Git(_)
             | CommandError::Render(_)
             | CommandError::Controller { .. }
             | CommandError::Sim(_)
             | CommandError::Sandbox(_)
             | CommandError::Io { .. }
+            | CommandError::Forge { .. }
+            | CommandError::BranchTaken { .. }
             | CommandError::Runtime(_) => exit::ERROR,
         }
     }

@@ -17,10 +17,6 @@ const SECTIONS: &[(&str, &str)] = &[
         "alerts are not read in this version, so Alertmanager is never asked",
     ),
     (
-        "github",
-        "pull requests and PR-comment approvals are not in this version; reverts are pushed",
-    ),
-    (
         "slack",
         "Slack messages and approval buttons are not in this version",
     ),
@@ -83,8 +79,8 @@ pub(crate) fn not_acted_on(d: &mut Decoder<'_>, root: &Node) {
                 continue;
             };
             let why = match mode {
-                "pr" | "pr-automerge" => {
-                    "revert pull requests are not in this version: such a breach is held (exit 4) and the report says how to revert by hand"
+                "pr-automerge" => {
+                    "auto-merge is not turned on by this version: the revert pull request is opened and waits for someone to merge it"
                 }
                 "approve" => {
                     "approvals are not in this version: such a breach is held (exit 4) and the report says how to revert by hand"
@@ -96,7 +92,11 @@ pub(crate) fn not_acted_on(d: &mut Decoder<'_>, root: &Node) {
                 node.span,
                 &path,
                 format!("{path}: `{mode}` is not acted on yet: {why}"),
-                "use `push` to revert automatically now",
+                if mode == "pr-automerge" {
+                    "use `pr` to say what happens, or `push` to revert without a pull request"
+                } else {
+                    "use `push` to revert automatically now"
+                },
             );
         }
     }

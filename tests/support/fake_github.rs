@@ -12,6 +12,11 @@
 //! violation. [`FakeGitHub::finish`] (and `Drop`) fail the test on
 //! violations or on faults queued but never served.
 //!
+//! With [`FakeGitHub::serve_git`] it also reads the branches of a real bare
+//! repository, as GitHub does: a pull request whose head branch was not
+//! pushed is GitHub's 422 (`field: head, code: invalid`), and `head.sha` is
+//! the branch's real tip.
+//!
 //! Test controls: queue faults per method and path suffix — a 502, a 502
 //! *after* the write happened (the answer lost, not the work), a secondary
 //! rate limit with `retry-after`, a slow answer — and serve under a path
@@ -55,11 +60,17 @@ pub struct PullRequest {
     pub labels: Vec<String>,
     pub reviewers: Vec<String>,
     pub assignees: Vec<String>,
+    /// Closed by hand in a test ([`FakeGitHub::close`]).
+    pub closed: bool,
+    pub head_sha: String,
 }
 
 #[derive(Default)]
 struct State {
     prefix: String,
+    /// The token calls must carry; [`TOKEN`] unless a test sets another.
+    token: Option<String>,
+    git_dir: Option<std::path::PathBuf>,
     prs: Vec<PullRequest>,
     faults: VecDeque<(Method, String, Fault)>,
     violations: Vec<String>,
@@ -118,6 +129,28 @@ impl FakeGitHub {
         lock(&self.state)
             .faults
             .push_back((method, path_suffix.to_owned(), fault));
+    }
+
+    /// Calls must carry `token` instead of [`TOKEN`] (the same token as the
+    /// git host's, as `GITHUB_TOKEN` is in Actions).
+    pub fn expect_token(&self, token: &str) {
+        lock(&self.state).token = Some(token.to_owned());
+    }
+
+    /// Branches (PR heads and bases) are those of this bare repository.
+    pub fn serve_git(&self, git_dir: &std::path::Path) {
+        lock(&self.state).git_dir = Some(git_dir.to_owned());
+    }
+
+    /// Closes a pull request without merging, as a reviewer would.
+    pub fn close(&self, number: u64) {
+        let mut s = lock(&self.state);
+        let pr = s
+            .prs
+            .iter_mut()
+            .find(|pr| pr.number == number)
+            .expect("no such pull request");
+        pr.closed = true;
     }
 
     pub fn pull_requests(&self) -> Vec<PullRequest> {
@@ -214,10 +247,10 @@ fn pr_object(base_url: &str, pr: &PullRequest, full: bool) -> Value {
     ));
     o["title"] = json!(pr.title);
     o["body"] = json!(pr.body);
-    o["state"] = json!("open");
+    o["state"] = json!(if pr.closed { "closed" } else { "open" });
     o["head"]["ref"] = json!(pr.head);
     o["head"]["label"] = json!(format!("{OWNER}:{}", pr.head));
-    o["head"]["sha"] = json!(format!("{:040x}", pr.number));
+    o["head"]["sha"] = json!(pr.head_sha);
     o["base"]["ref"] = json!(pr.base);
     o["labels"] = json!(
         pr.labels
@@ -235,7 +268,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (prefix, fault) = {
+    let (prefix, fault, token) = {
         let mut s = lock(state);
         s.calls.push(format!("{method} {}", uri.path()));
         let position = s
@@ -243,12 +276,13 @@ async fn handle(
             .iter()
             .position(|(m, suffix, _)| *m == method && uri.path().ends_with(suffix.as_str()));
         let fault = position.and_then(|i| s.faults.remove(i)).map(|(_, _, f)| f);
-        (s.prefix.clone(), fault)
+        let token = s.token.clone().unwrap_or_else(|| TOKEN.to_owned());
+        (s.prefix.clone(), fault, token)
     };
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {TOKEN}") || v == format!("token {TOKEN}"));
+        .is_some_and(|v| v == format!("Bearer {token}") || v == format!("token {token}"));
     if !authorized {
         lock(state)
             .violations
@@ -373,7 +407,7 @@ fn list(state: &Mutex<State>, uri: &Uri, base_url: &str) -> Response {
     let found: Vec<Value> = s
         .prs
         .iter()
-        .filter(|pr| branch.as_ref().is_none_or(|b| &pr.head == b))
+        .filter(|pr| !pr.closed && branch.as_ref().is_none_or(|b| &pr.head == b))
         .map(|pr| pr_object(base_url, pr, false))
         .collect();
     json_response(200, &Value::Array(found), &[])
@@ -412,14 +446,52 @@ fn create(state: &Mutex<State>, body: &Value, base_url: &str) -> Response {
         .strip_prefix(&format!("{OWNER}:"))
         .unwrap_or(head)
         .to_owned();
-    if s.prs.iter().any(|pr| pr.head == head) {
+    if s.prs.iter().any(|pr| pr.head == head && !pr.closed) {
         let mut answer = fixture("error-422-pull-request-exists.json")[0]["response"].clone();
         answer["errors"][0]["message"] =
             json!(format!("A pull request already exists for {OWNER}:{head}."));
         return json_response(422, &answer, &[]);
     }
+    let head_sha = match &s.git_dir {
+        None => format!("{:040x}", s.prs.len() + 1),
+        Some(dir) => {
+            let tip = |branch: &str| {
+                std::process::Command::new("git")
+                    .arg("--git-dir")
+                    .arg(dir)
+                    .args(["rev-parse", "--verify", "--quiet"])
+                    .arg(format!("refs/heads/{branch}^{{commit}}"))
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            };
+            if tip(base).is_none() {
+                return json_response(
+                    422,
+                    &json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "base", "code": "invalid"}], "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "422"}),
+                    &[],
+                );
+            }
+            match tip(&head) {
+                Some(sha) => sha,
+                None => {
+                    s.violations.push(format!(
+                        "create pull request from `{head}`, a branch the repository does not have"
+                    ));
+                    return json_response(
+                        422,
+                        &json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}], "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "422"}),
+                        &[],
+                    );
+                }
+            }
+        }
+    };
     let pr = PullRequest {
         number: s.prs.len() as u64 + 1,
+        closed: false,
+        head_sha,
         head,
         base: base.to_owned(),
         title: title.to_owned(),

@@ -15,11 +15,16 @@ use super::super::controllers::Any;
 use super::super::lkg::{pick_digests, record_source};
 use super::super::locate::Request;
 use super::super::progress::Progress;
+use super::super::pull_request;
 use super::super::revert::{Mode, RevertArgs, execute};
 use super::super::wait::{WaitOutcome, WaitTarget, wait_healthy};
 use super::super::{Result, Session, exit};
 use super::facts::manifest_images;
 use super::{RunContext, elapsed_ms};
+
+/// `pr-automerge` opens the pull request; turning auto-merge on is not in
+/// this version, and the report says so rather than let it stall unseen.
+pub(crate) const AUTOMERGE_NOT_YET: &str = "policy says `pr-automerge`, and auto-merge is not turned on by this version: the revert pull request waits for someone to merge it";
 
 /// How often the wait polls the controller.
 const POLL: Duration = Duration::from_secs(2);
@@ -110,38 +115,54 @@ pub(super) async fn act(
         Decision::Revert(approved) => {
             let intent = approved.get();
             report.incident = Some(intent.incident.clone());
-            if intent.mode != RevertMode::Push {
-                report.action = Action::Blocked;
-                report.reason = format!(
-                    "{} — policy says publish by pull request, which needs the GitHub integration (not in this version); set the app's policy to `push` or revert by hand",
-                    intent.reason()
-                );
-                return Ok((report, exit::BLOCKED));
-            }
+            let by_pr = intent.mode != RevertMode::Push;
             if ctx.dry_run {
                 report.action = Action::DryRun;
-                report.reason = format!("would revert: {}", intent.reason());
+                report.reason = if by_pr {
+                    format!("would open a revert pull request: {}", intent.reason())
+                } else {
+                    format!("would revert: {}", intent.reason())
+                };
                 return Ok((report, exit::OK));
             }
             let started = Instant::now();
-            let outcome = execute(
-                session,
-                &approved,
-                &RevertArgs {
-                    app: app.name.clone(),
-                    request: Request {
-                        deployed: Some(intent.deployed.to_string()),
-                        lkg: Some(intent.last_known_good.to_string()),
-                        commits: Vec::new(),
-                    },
-                    mode: Mode::Push,
-                    reason: Some(intent.reason()),
-                    observed_images: intent.bad_images.clone(),
-                    force_guards: false,
+            let args = RevertArgs {
+                app: app.name.clone(),
+                request: Request {
+                    deployed: Some(intent.deployed.to_string()),
+                    lkg: Some(intent.last_known_good.to_string()),
+                    commits: Vec::new(),
                 },
-                None,
-                started,
-            )?;
+                mode: if by_pr { Mode::Pr } else { Mode::Push },
+                reason: Some(intent.reason()),
+                observed_images: intent.bad_images.clone(),
+                force_guards: false,
+            };
+            if by_pr {
+                let forge = match ctx.forge(&session.config) {
+                    Ok(forge) => forge,
+                    Err(why) => {
+                        report.action = Action::Blocked;
+                        report.reason = format!(
+                            "{} — policy says publish by pull request, and {why}",
+                            intent.reason()
+                        );
+                        return Ok((report, exit::BLOCKED));
+                    }
+                };
+                let outcome =
+                    pull_request::execute(session, &forge, &approved, &args, None, started).await?;
+                let Some(mut opened) = outcome.report.apps.into_iter().next() else {
+                    return Ok((report, exit::ERROR));
+                };
+                opened.verdict = report.verdict;
+                opened.signals = report.signals;
+                if intent.mode == RevertMode::PrAutomerge {
+                    opened.warnings.push(AUTOMERGE_NOT_YET.to_owned());
+                }
+                return Ok((opened, outcome.exit_code));
+            }
+            let outcome = execute(session, &approved, &args, None, started)?;
             let Some(mut reverted) = outcome.report.apps.into_iter().next() else {
                 return Ok((report, exit::ERROR));
             };

@@ -28,7 +28,9 @@ use crate::report::{Action, AppReport, Report, SignalReport, Verdict as ReportVe
 
 use super::controllers::{Controllers, app_ref};
 use super::locate::{Request, locate};
+use super::pull_request::{self, Forge};
 use super::{CommandError, Globals, Outcome, Result, Workspace, exit};
+use crate::config::Config;
 use facts::{LedgerIndex, cheap_facts};
 
 /// The file that freezes every automatic revert of the repo while present.
@@ -52,6 +54,9 @@ pub(crate) struct RunContext {
     /// `watch`: pushed reverts are confirmed outside the pass, so the next
     /// cycles run while they wait. `None`: the pass waits (`check`).
     pub deferred: Option<Deferred>,
+    /// GitHub, set up on first use (only a `pr` policy needs it); the error
+    /// says what is missing.
+    forge: std::cell::OnceCell<std::result::Result<std::rc::Rc<Forge>, String>>,
 }
 
 /// The waits `watch` carries across cycles.
@@ -77,7 +82,19 @@ impl RunContext {
             dry_run,
             registry: Registry::new(RegistryConfig::default()).ok(),
             deferred: None,
+            forge: std::cell::OnceCell::new(),
         })
+    }
+
+    /// The GitHub repository for revert pull requests, or why there is none.
+    pub fn forge(&self, config: &Config) -> std::result::Result<std::rc::Rc<Forge>, String> {
+        self.forge
+            .get_or_init(|| {
+                Forge::from_env(config)
+                    .map(std::rc::Rc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
     }
 }
 
@@ -445,6 +462,17 @@ async fn check_app_in_span(
             .iter()
             .map(|c| c.sha.to_string())
             .collect();
+        // An earlier run's revert branch for this incident: finish its pull
+        // request before the guards are asked (its own cooldown would hold
+        // it back).
+        if by_pull_request(app, &verdict)
+            && !ctx.dry_run
+            && let Ok(forge) = ctx.forge(&session.config)
+            && let Some(done) =
+                pull_request::resume(&session, &forge, &located, report.clone()).await?
+        {
+            return Ok(done);
+        }
     }
     let policy = policy_rules(app);
     let decision = decide(&DecideInput {
@@ -469,6 +497,22 @@ async fn check_app_in_span(
         report,
     )
     .await
+}
+
+/// Whether the app's policy publishes this breach by pull request.
+fn by_pull_request(app: &AppConfig, verdict: &crate::policy::Verdict) -> bool {
+    let crate::policy::Verdict::Breach { severity, .. } = verdict else {
+        return false;
+    };
+    let rules = policy_rules(app);
+    let mode = match severity {
+        crate::policy::Severity::Critical => rules.critical,
+        crate::policy::Severity::Warning => rules.warning,
+    };
+    matches!(
+        mode,
+        crate::policy::Mode::Pr | crate::policy::Mode::PrAutomerge
+    )
 }
 
 /// A list summary cannot say when the controller last reconciled (Argo CD
