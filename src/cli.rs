@@ -66,6 +66,10 @@ pub enum Command {
     /// Once an incident is over: restore the Flux image-automation markers
     /// a revert suspended on the app's pinned lines (one commit, pushed).
     RestoreMarkers(RestoreMarkersArgs),
+    /// Check an infra pull request before it merges: mutable tags, re-promoted
+    /// bad digests, files no app owns, images revertbot cannot pin, commits
+    /// a later revert could not undo cleanly.
+    Preflight(PreflightArgs),
     /// Check or describe the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -211,6 +215,29 @@ pub struct RecordArgs {
     /// An image it ran, with its digest: NAME:TAG@sha256:HEX (repeatable).
     #[arg(long = "image", value_name = "IMAGE", requires = "revision")]
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The pull request's base (default: `repo.branch` on the remote).
+    /// Changes are taken from the merge base of base and head.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
+    /// The pull request's head.
+    #[arg(long, value_name = "REF", default_value = "HEAD")]
+    pub head: String,
+
+    /// The lowest severity that fails the check (exit 5) [default: the
+    /// config's `preflight.fail_on`, else error].
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,4 +19,5 @@ pub mod registry;
 pub mod render;
 pub mod report;
 pub mod retry;
+pub mod workflow_commands;
 pub mod yaml;

@@ -169,6 +169,42 @@ fn run(cli: &Cli, globals: &Globals) -> Result<u8, commands::CommandError> {
             )?
             .warned(&session.config_warnings)
         }
+        Command::Preflight(args) => {
+            let request = commands::preflight::PreflightArgs {
+                base: args.base.clone(),
+                head: args.head.clone(),
+                fail_on: args.fail_on.map(|f| match f {
+                    revertbot::cli::FailOn::Error => revertbot::config::FailOn::Error,
+                    revertbot::cli::FailOn::Warning => revertbot::config::FailOn::Warning,
+                }),
+            };
+            let report = runtime()?.block_on(commands::preflight::run(globals, &request))?;
+            // Annotations on stderr (the runner reads workflow commands from
+            // either stream; stdout stays the result), the job summary
+            // appended where Actions asks for it.
+            if revertbot::workflow_commands::in_actions() {
+                let mut stderr = std::io::stderr().lock();
+                for line in report.annotations() {
+                    let _ = writeln!(stderr, "{line}");
+                }
+            }
+            if let Err(e) = revertbot::workflow_commands::append_to_env_file(
+                "GITHUB_STEP_SUMMARY",
+                &redact::scrub(&report.summary_markdown()),
+            ) {
+                eprintln!("warning: cannot append the job summary to $GITHUB_STEP_SUMMARY: {e}");
+            }
+            let text = match cli.output {
+                OutputFormat::Text => report.to_text(),
+                OutputFormat::Json => report.to_json(),
+            };
+            let written = print_stdout(&text);
+            return Ok(if written == exit::OK {
+                report.exit_code()
+            } else {
+                written
+            });
+        }
         Command::Record(args) => match &args.revision {
             Some(revision) => commands::record::run(
                 globals,

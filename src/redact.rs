@@ -24,6 +24,7 @@ pub const REDACTED: &str = "[redacted]";
 /// Environment variables whose whole value is a secret.
 pub const SECRET_ENV: &[&str] = &[
     "GITHUB_TOKEN",
+    "GITHUB_APP_PRIVATE_KEY",
     "ARGOCD_AUTH_TOKEN",
     "SLACK_BOT_TOKEN",
     "SLACK_SIGNING_SECRET",

@@ -158,3 +158,132 @@ apps:
     assert!(github.calls().is_empty());
     github.finish();
 }
+
+const AUTOMERGE: &str = "\
+version: 1
+repo: { remote: origin, branch: main }
+github: { repository: acme/infra }
+apps:
+  - name: guestbook
+    paths: [\"apps/guestbook/**\"]
+    argocd: { app: guestbook }
+    policy: { critical: pr-automerge }
+    wait: { timeout: 6s }
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pr_automerge_follows_the_merge_to_healthy_and_says_so_once() {
+    let (s, github) = setup(AUTOMERGE).await;
+    s.until_crash_looping().await;
+    let main_before = s.sb.remote_tip();
+    // GitHub merges once auto-merge is on and the checks pass (here: at
+    // once); the merge fast-forwards main to the revert.
+    let merge = async {
+        for _ in 0..200 {
+            let prs = github.pull_requests();
+            if let Some(pr) = prs.first().filter(|pr| pr.auto_merge.is_some()) {
+                s.sb.host.git(
+                    REMOTE,
+                    &["update-ref", "refs/heads/main", &pr.head_sha, &main_before],
+                );
+                github.merge(pr.number);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("auto-merge was never turned on");
+    };
+    let (report, ()) = tokio::join!(check(&s, &github, &[], &[0]), merge);
+    let app = &report["apps"][0];
+    assert_eq!(app["action"], "pr_opened", "{report}");
+    assert_eq!(app["healthy_confirmed"], true, "{report}");
+    let prs = github.pull_requests();
+    assert_eq!(prs.len(), 1);
+    assert_eq!(prs[0].auto_merge.as_deref(), Some("MERGE"));
+    assert_eq!(prs[0].head_sha, app["revert_commit"].as_str().unwrap());
+    assert!(
+        prs[0].body.contains("Auto-merge is requested"),
+        "{}",
+        prs[0].body
+    );
+    assert_eq!(prs[0].comments.len(), 1, "{:?}", prs[0].comments);
+    assert!(
+        prs[0].comments[0].starts_with("✅"),
+        "{:?}",
+        prs[0].comments
+    );
+    // The next run: healthy at the revert, nothing more on GitHub.
+    let after = check(&s, &github, &[], &[0]).await;
+    assert!(
+        ["none", "recorded"].contains(&after["apps"][0]["action"].as_str().unwrap()),
+        "{after}"
+    );
+    assert_eq!(github.pull_requests()[0].comments.len(), 1);
+    github.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_whose_checks_never_pass_is_left_open_with_one_comment() {
+    let (s, github) = setup(AUTOMERGE).await;
+    s.until_crash_looping().await;
+    let first = check(&s, &github, &[], &[3]).await;
+    let app = &first["apps"][0];
+    assert_eq!(app["action"], "pr_opened", "{first}");
+    assert!(
+        app["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not merged within 6s"),
+        "{first}"
+    );
+    // A repeated alert: the same pull request, auto-merge asked again, and
+    // still one comment.
+    let again = check(&s, &github, &[], &[3]).await;
+    assert_eq!(again["apps"][0]["action"], "pr_updated", "{again}");
+    let prs = github.pull_requests();
+    assert_eq!(prs.len(), 1);
+    assert_eq!(prs[0].comments.len(), 1, "{:?}", prs[0].comments);
+    assert!(
+        prs[0].comments[0].starts_with("⏳"),
+        "{:?}",
+        prs[0].comments
+    );
+    github.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_without_auto_merge_gets_the_pull_request_and_a_red_run_saying_why() {
+    let (s, github) = setup(AUTOMERGE).await;
+    github.disallow_auto_merge();
+    s.until_crash_looping().await;
+    let main_before = s.sb.remote_tip();
+    let report = check(&s, &github, &[], &[1]).await;
+    let app = &report["apps"][0];
+    assert_eq!(app["action"], "pr_opened", "{report}");
+    let reason = app["reason"].as_str().unwrap();
+    assert!(reason.contains("auto-merge is off"), "{reason}");
+    assert!(reason.contains("Allow auto-merge"), "{reason}");
+    assert!(
+        app["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("not allowed for this repository"),
+        "{report}"
+    );
+    assert_eq!(github.pull_requests().len(), 1);
+    assert_eq!(github.pull_requests()[0].auto_merge, None);
+    assert_eq!(s.sb.remote_tip(), main_before);
+    github.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_branch_without_protection_is_named_as_the_reason() {
+    let (s, github) = setup(AUTOMERGE).await;
+    github.unprotect();
+    s.until_crash_looping().await;
+    let report = check(&s, &github, &[], &[1]).await;
+    let reason = report["apps"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("protection rule"), "{reason}");
+    assert_eq!(github.pull_requests().len(), 1);
+    github.finish();
+}

@@ -15,7 +15,7 @@ apps:
   - name: guestbook
     paths: [\"apps/guestbook/**\"]
     argocd: { app: guestbook }
-    policy: { critical: pr-automerge }
+    policy: { critical: approve }
 ";
 
 #[test]
@@ -36,7 +36,7 @@ fn every_report_carries_the_not_acted_on_warnings() {
         warnings[0]
     );
     assert!(
-        warnings[1].contains(":8:25: warning: apps[0].policy.critical: `pr-automerge` is not acted on yet: auto-merge is not turned on by this version"),
+        warnings[1].contains(":8:25: warning: apps[0].policy.critical: `approve` is not acted on yet: approvals are not in this version"),
         "{}",
         warnings[1]
     );

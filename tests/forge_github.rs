@@ -136,14 +136,14 @@ async fn a_server_that_keeps_failing_gives_up_after_the_policy_with_a_clear_erro
         fake.fault(Method::GET, "/pulls", Fault::BadGateway);
     }
     let gh = client(&fake, TOKEN);
-    let err = gh.find_open_pr(BRANCH).await.unwrap_err();
+    let err = gh.find_pr(BRANCH).await.unwrap_err();
     assert!(
         matches!(err, ForgeError::Http { status: 502, .. }),
         "{err:?}"
     );
     assert!(
         err.to_string()
-            .contains("HTTP 502 while looking for an open pull request"),
+            .contains("HTTP 502 while looking for a pull request"),
         "{err}"
     );
     assert_eq!(fake.calls().len(), 4, "bounded: {:?}", fake.calls());

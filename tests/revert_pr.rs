@@ -128,8 +128,21 @@ async fn opens_one_pull_request_from_its_own_branch_and_leaves_main_alone() {
     assert_eq!(pr.reviewers, ["octocat"]);
     assert_eq!(pr.assignees, ["hubot"]);
     assert!(pr.title.starts_with("revert"), "{}", pr.title);
-    assert!(pr.body.contains("Revertbot-Incident:"), "{}", pr.body);
+    assert!(
+        pr.body.contains(&format!(
+            "<!-- revertbot:incident=guestbook-{} -->",
+            &sb.bad[..12]
+        )),
+        "{}",
+        pr.body
+    );
     assert!(pr.body.contains(&good_digest()), "{}", pr.body);
+    assert!(
+        pr.body.contains(&sb.bad[..12]),
+        "the culprit is listed: {}",
+        pr.body
+    );
+    assert!(pr.body.contains("### Guards checked"), "{}", pr.body);
     // The token reached GitHub and git, and nothing printed it.
     for text in [stdout(&out), stderr(&out)] {
         assert!(!text.contains(sb.host.token()), "{text}");
@@ -259,5 +272,76 @@ async fn without_a_token_or_a_repository_it_says_what_to_set_and_changes_nothing
             .is_none()
     );
     assert!(github.calls().is_empty());
+    github.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_a_person_closed_is_never_opened_again() {
+    let (sb, github) = setup().await;
+    let first = report(&revert_pr(&sb, &github), 0);
+    assert_eq!(first["apps"][0]["action"], "pr_opened");
+    // A reviewer rejects the revert: closed, not merged.
+    github.close(1);
+    let again = report(&revert_pr(&sb, &github), 4);
+    let app = &again["apps"][0];
+    assert_eq!(app["action"], "blocked", "{again}");
+    let reason = app["reason"].as_str().unwrap();
+    assert!(reason.contains("closed without merging"), "{reason}");
+    assert!(
+        reason.contains(&branch(&sb)),
+        "says how to let it try again: {reason}"
+    );
+    assert_eq!(github.pull_requests().len(), 1);
+    github.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_github_app_the_pull_request_and_the_push_use_its_installation_token() {
+    // The fetch still authenticates with GITHUB_TOKEN (see the README's
+    // "Tokens"); the fake GitHub refuses that token once the App is on, so
+    // every API call below carried an installation token.
+    let sb = Sandbox::with_config(CONFIG);
+    sb.record_good();
+    let github = FakeGitHub::start().await;
+    github.serve_git(&sb.host.root().join(REMOTE));
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::fake_github::AppKey::generate(dir.path());
+    github.enable_app(&key, std::time::Duration::from_secs(3600));
+    // GitHub takes the installation token for git over HTTPS too.
+    sb.host
+        .accept_token("ghs_installation0001fakeToken0123456789");
+    let out = sb.run_with_env(
+        &[
+            "--output",
+            "json",
+            "revert",
+            "--app",
+            "guestbook",
+            "--deployed",
+            &sb.bad,
+            "--mode",
+            "pr",
+        ],
+        sb.host.token(),
+        &[
+            ("GITHUB_API_URL", &github.url()),
+            ("GITHUB_APP_ID", "424242"),
+            ("GITHUB_APP_PRIVATE_KEY", &key.private_pem),
+        ],
+    );
+    let report = report(&out, 0);
+    assert_eq!(report["apps"][0]["action"], "pr_opened", "{report}");
+    assert_eq!(github.tokens_issued(), 1);
+    assert!(
+        sb.host
+            .rev_parse(REMOTE, &format!("refs/heads/{}", branch(&sb)))
+            .is_some()
+    );
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains("ghs_installation0001"), "{text}");
+        for line in key.private_pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!text.contains(line), "{text}");
+        }
+    }
     github.finish();
 }

@@ -10,6 +10,7 @@ pub mod left_alone;
 pub mod lkg;
 mod locate;
 pub mod plan;
+pub mod preflight;
 pub mod progress;
 pub mod pull_request;
 pub mod record;

@@ -38,8 +38,8 @@ use std::path::Path;
 pub use diagnostic::{ConfigError, Diagnostic, Severity as DiagnosticSeverity};
 pub use model::{
     AlertmanagerConfig, AppArgoCd, AppConfig, AppFlux, ApprovalsConfig, ArgoCdConfig, Config,
-    FluxConfig, FluxKind, GitHubConfig, GitHubPermission, PrometheusConfig, RepoConfig,
-    SlackConfig,
+    FailOn, FluxConfig, FluxKind, GitHubConfig, GitHubPermission, PreflightConfig,
+    PrometheusConfig, RepoConfig, SlackConfig,
 };
 pub use model_app::{
     Action, AlertsConfig, Baseline, HealthConfig, HelmImage, ImagesConfig, MaxReverts, PodsConfig,

@@ -49,6 +49,9 @@ pub struct Config {
     /// Who may approve a revert that policy holds for approval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvals: Option<ApprovalsConfig>,
+    /// `revertbot preflight`, the check on infra pull requests.
+    #[serde(default)]
+    pub preflight: PreflightConfig,
     /// The apps revertbot watches, each owning a set of paths in the repo.
     pub apps: Vec<AppConfig>,
 }
@@ -189,6 +192,27 @@ pub struct ApprovalsConfig {
     /// `/revertbot approve` PR comment.
     #[serde(default)]
     pub github_permission: GitHubPermission,
+}
+
+/// `revertbot preflight`, the check on infra pull requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PreflightConfig {
+    /// The lowest finding severity that fails the check (exit 5): `error`
+    /// (default) or `warning`. `--fail-on` overrides it.
+    #[serde(default)]
+    pub fail_on: FailOn,
+}
+
+/// The lowest severity of a preflight finding that fails the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Only errors fail the check; warnings are reported.
+    #[default]
+    Error,
+    /// Warnings fail the check too.
+    Warning,
 }
 
 /// A GitHub repository permission level, lowest first.

@@ -39,6 +39,7 @@ section!(
         "github",
         "slack",
         "approvals",
+        "preflight",
         "apps"
     ],
     "version: 1"
@@ -105,6 +106,13 @@ section!(
     "approvals",
     ["slack_users", "github_permission"],
     "approvals: { slack_users: [U0123ABCD], github_permission: write }"
+);
+section!(
+    PREFLIGHT,
+    "PreflightConfig",
+    "preflight",
+    ["fail_on"],
+    "preflight: { fail_on: error }"
 );
 section!(
     APP,
@@ -233,6 +241,7 @@ pub(crate) static SECTIONS: &[&Section] = &[
     &GITHUB,
     &SLACK,
     &APPROVALS,
+    &PREFLIGHT,
     &APP,
     &APP_ARGOCD,
     &APP_FLUX,
@@ -257,6 +266,11 @@ impl Keyword for GitHubPermission {
         ("maintain", Self::Maintain),
         ("admin", Self::Admin),
     ];
+}
+
+impl Keyword for FailOn {
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("error", Self::Error), ("warning", Self::Warning)];
 }
 
 impl Keyword for FluxKind {
@@ -319,6 +333,7 @@ pub(crate) fn config(d: &mut Decoder<'_>, root: &Node) -> Option<Config> {
     let github = r.optional(d, "github", github);
     let slack = r.optional(d, "slack", slack);
     let approvals = r.optional(d, "approvals", approvals);
+    let preflight = r.or_default(d, "preflight", PreflightConfig::default, preflight);
     let apps = r.required(
         d,
         "apps",
@@ -336,6 +351,7 @@ pub(crate) fn config(d: &mut Decoder<'_>, root: &Node) -> Option<Config> {
         github: github?,
         slack: slack?,
         approvals: approvals?,
+        preflight: preflight?,
         apps: apps?,
     })
 }
@@ -477,6 +493,13 @@ fn github(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<GitHubConfig> {
         reviewers: reviewers?,
         assignees: assignees?,
     })
+}
+
+fn preflight(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<PreflightConfig> {
+    let mut r = open(d, node, at, &PREFLIGHT)?;
+    let fail_on = r.or_default(d, "fail_on", FailOn::default, Decoder::keyword);
+    r.finish();
+    Some(PreflightConfig { fail_on: fail_on? })
 }
 
 fn slack(d: &mut Decoder<'_>, node: &Node, at: &Path) -> Option<SlackConfig> {

@@ -208,6 +208,7 @@ mod tests {
         check_keyword::<RevertScope>(&schema, "RevertScope");
         check_keyword::<FluxKind>(&schema, "FluxKind");
         check_keyword::<GitHubPermission>(&schema, "GitHubPermission");
+        check_keyword::<crate::config::FailOn>(&schema, "FailOn");
     }
 
     fn pattern(schema: &Value, def: &str) -> regex::Regex {

@@ -79,9 +79,6 @@ pub(crate) fn not_acted_on(d: &mut Decoder<'_>, root: &Node) {
                 continue;
             };
             let why = match mode {
-                "pr-automerge" => {
-                    "auto-merge is not turned on by this version: the revert pull request is opened and waits for someone to merge it"
-                }
                 "approve" => {
                     "approvals are not in this version: such a breach is held (exit 4) and the report says how to revert by hand"
                 }
@@ -92,11 +89,7 @@ pub(crate) fn not_acted_on(d: &mut Decoder<'_>, root: &Node) {
                 node.span,
                 &path,
                 format!("{path}: `{mode}` is not acted on yet: {why}"),
-                if mode == "pr-automerge" {
-                    "use `pr` to say what happens, or `push` to revert without a pull request"
-                } else {
-                    "use `push` to revert automatically now"
-                },
+                "use `push` to revert automatically now, or `pr` to open a revert pull request",
             );
         }
     }

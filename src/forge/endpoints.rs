@@ -34,6 +34,28 @@ impl Endpoints {
         Ok(Self { rest, graphql })
     }
 
+    /// The web address of the instance (`https://github.com`, or the
+    /// Enterprise host): `GITHUB_SERVER_URL` when Actions sets it, else
+    /// derived from the REST base. `None` when neither says (a custom
+    /// proxy): links are then left out rather than guessed.
+    pub fn web(&self, server_url: Option<&str>) -> Option<String> {
+        if let Some(server) = server_url.map(str::trim).filter(|s| !s.is_empty()) {
+            return Url::parse(server)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "https" | "http"))
+                .map(|u| u.as_str().trim_end_matches('/').to_owned());
+        }
+        let host = self.rest.host_str()?;
+        if host == "api.github.com" {
+            return Some("https://github.com".to_owned());
+        }
+        let path = self.rest.path().trim_end_matches('/');
+        let prefix = path.strip_suffix("/api/v3")?;
+        let mut web = self.rest.clone();
+        web.set_path(prefix);
+        Some(web.as_str().trim_end_matches('/').to_owned())
+    }
+
     /// A REST path (`/repos/o/r/pulls`) under the base.
     pub fn rest_url(&self, path: &str) -> String {
         format!("{}{path}", self.rest.as_str().trim_end_matches('/'))
@@ -85,5 +107,13 @@ mod tests {
         .unwrap();
         assert_eq!(explicit.graphql, ghes.graphql);
         assert!(Endpoints::resolve(Some("not a url"), None).is_err());
+        assert_eq!(com.web(None).as_deref(), Some("https://github.com"));
+        assert_eq!(ghes.web(None).as_deref(), Some("https://ghe.acme.io"));
+        assert_eq!(
+            com.web(Some("https://ghe.acme.io/")).as_deref(),
+            Some("https://ghe.acme.io")
+        );
+        let proxy = Endpoints::resolve(Some("http://127.0.0.1:9/"), None).unwrap();
+        assert_eq!(proxy.web(None), None);
     }
 }

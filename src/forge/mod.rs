@@ -7,7 +7,10 @@
 //! relative to the REST base, so octocrab sends the token only to that host
 //! (it drops the header for any other authority).
 
+pub mod app_token;
+pub mod auto_merge;
 pub mod endpoints;
+pub mod pulls;
 pub mod rate;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,11 +19,11 @@ use http::Method;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::errors::chain as error_chain;
 pub use endpoints::Endpoints;
+pub use pulls::{Comment, Head, NewPullRequest, PrState, Published, PullRequest};
 use rate::{Answer, Retry};
 
 /// How long one request may take, in all.
@@ -74,6 +77,14 @@ pub enum ForgeError {
         wait: Duration,
     },
 
+    #[error("GitHub did not turn on auto-merge for pull request #{number}: {message} — {fix}")]
+    AutoMergeRefused {
+        number: u64,
+        refusal: auto_merge::Refusal,
+        message: String,
+        fix: &'static str,
+    },
+
     #[error(
         "GitHub ({server}) answered while {doing}, but with nothing revertbot can use: {message}"
     )]
@@ -84,56 +95,23 @@ pub enum ForgeError {
     },
 }
 
-/// An open pull request, as revertbot needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PullRequest {
-    pub number: u64,
-    /// GraphQL needs it (auto-merge).
-    pub node_id: String,
-    pub html_url: String,
-    pub head: Head,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Head {
-    #[serde(rename = "ref")]
-    pub branch: String,
-    pub sha: String,
-}
-
-/// A pull request revertbot asked for: opened now, or found open already
-/// (a rerun, a repeated alert, a racing run).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Published {
-    Opened(PullRequest),
-    Existing(PullRequest),
-}
-
-impl Published {
-    pub fn pr(&self) -> &PullRequest {
-        match self {
-            Published::Opened(pr) | Published::Existing(pr) => pr,
-        }
-    }
-}
-
-/// What a new pull request says.
-#[derive(Debug, Clone)]
-pub struct NewPullRequest<'a> {
-    pub title: &'a str,
-    pub body: &'a str,
-    /// The branch with the revert, in the same repository.
-    pub head: &'a str,
-    pub base: &'a str,
-}
-
 /// One repository on one GitHub instance.
 pub struct GitHub {
-    rest: Octocrab,
+    /// Replaced when an App's installation token is refreshed.
+    clients: std::sync::RwLock<Clients>,
+    /// Set when authenticated as a GitHub App: what refreshes the token.
+    app: Option<AppAuth>,
     endpoints: Endpoints,
     owner: String,
     repo: String,
     policy: crate::retry::Policy,
+}
+
+struct AppAuth {
+    credentials: app_token::AppCredentials,
+    expires_at: std::sync::Mutex<jiff::Timestamp>,
+    /// The installation token now (git pushes need it too).
+    token: std::sync::Mutex<SecretString>,
 }
 
 /// Failed attempts of one call before it gives up.
@@ -151,41 +129,97 @@ impl GitHub {
         repository: &str,
         token: SecretString,
     ) -> Result<Self, ForgeError> {
-        let (owner, repo) = repository
-            .split_once('/')
-            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
-            .ok_or_else(|| ForgeError::Setup {
-                message: format!(
-                    "`{repository}` is not owner/name — set github.repository or GITHUB_REPOSITORY"
-                ),
-            })?;
+        let (owner, repo) = split_repository(repository)?;
         crate::redact::credential_transport("GITHUB_TOKEN", &endpoints.rest, None).map_err(
             |e| ForgeError::Setup {
                 message: e.to_string(),
             },
         )?;
-        crate::redact::register(token.expose_secret());
-        let rest = Octocrab::builder()
-            .base_uri(endpoints.rest.as_str())
-            .map_err(|e| ForgeError::Setup {
-                message: format!("the API address {}: {e}", endpoints.rest),
-            })?
-            .personal_token(token)
-            .add_retry_config(RetryConfig::None)
-            .set_connect_timeout(Some(CONNECT_TIMEOUT))
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .set_write_timeout(Some(READ_TIMEOUT))
-            .build()
-            .map_err(|e| ForgeError::Setup {
-                message: crate::redact::scrub(&e.to_string()).into_owned(),
-            })?;
+        crate::redact::credential_transport("GITHUB_TOKEN", &endpoints.graphql, None).map_err(
+            |e| ForgeError::Setup {
+                message: e.to_string(),
+            },
+        )?;
+        let clients = Clients::new(&endpoints, token)?;
         Ok(Self {
-            rest,
+            clients: std::sync::RwLock::new(clients),
+            app: None,
             endpoints,
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             policy: POLICY,
         })
+    }
+
+    /// A client authenticated as a GitHub App's installation on
+    /// `repository`: the installation token is fetched now and refreshed
+    /// before it expires.
+    pub async fn with_app(
+        endpoints: Endpoints,
+        repository: &str,
+        credentials: app_token::AppCredentials,
+    ) -> Result<Self, ForgeError> {
+        // The repository and the transport are checked before the key is used.
+        let (owner, repo) = split_repository(repository)?;
+        crate::redact::credential_transport("GITHUB_APP_PRIVATE_KEY", &endpoints.rest, None)
+            .map_err(|e| ForgeError::Setup {
+                message: e.to_string(),
+            })?;
+        let token = app_token::exchange(&endpoints, &credentials, owner, repo).await?;
+        let mut github = Self::new(endpoints, repository, token.token.clone())?;
+        github.app = Some(AppAuth {
+            credentials,
+            expires_at: std::sync::Mutex::new(token.expires_at),
+            token: std::sync::Mutex::new(token.token),
+        });
+        Ok(github)
+    }
+
+    /// The GitHub App's installation token for git over HTTPS, refreshed
+    /// first when it is about to expire. `None` without an App.
+    pub async fn app_token(&self) -> Result<Option<SecretString>, ForgeError> {
+        let Some(app) = &self.app else {
+            return Ok(None);
+        };
+        self.refresh_if_expiring().await?;
+        Ok(Some(
+            app.token.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        ))
+    }
+
+    /// The client to send with (cheap: octocrab clients share one pool).
+    fn clients(&self) -> Clients {
+        match self.clients.read() {
+            Ok(clients) => clients.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces an App's installation token that expires within
+    /// [`app_token::REFRESH_BEFORE`].
+    async fn refresh_if_expiring(&self) -> Result<(), ForgeError> {
+        let Some(app) = &self.app else {
+            return Ok(());
+        };
+        let expires_at = *app.expires_at.lock().unwrap_or_else(|e| e.into_inner());
+        let refresh_at = expires_at
+            .checked_sub(
+                jiff::SignedDuration::try_from(app_token::REFRESH_BEFORE).unwrap_or_default(),
+            )
+            .unwrap_or(expires_at);
+        if jiff::Timestamp::now() < refresh_at {
+            return Ok(());
+        }
+        let token =
+            app_token::exchange(&self.endpoints, &app.credentials, &self.owner, &self.repo).await?;
+        let clients = Clients::new(&self.endpoints, token.token.clone())?;
+        *app.token.lock().unwrap_or_else(|e| e.into_inner()) = token.token;
+        match self.clients.write() {
+            Ok(mut current) => *current = clients,
+            Err(poisoned) => *poisoned.into_inner() = clients,
+        }
+        *app.expires_at.lock().unwrap_or_else(|e| e.into_inner()) = token.expires_at;
+        Ok(())
     }
 
     /// A client with a shorter retry policy (tests).
@@ -204,115 +238,6 @@ impl GitHub {
 
     fn repo_path(&self, rest: &str) -> String {
         format!("/repos/{}/{}{rest}", self.owner, self.repo)
-    }
-
-    /// The open pull request whose head is `branch` of this repository.
-    pub async fn find_open_pr(&self, branch: &str) -> Result<Option<PullRequest>, ForgeError> {
-        let doing = format!("looking for an open pull request from {branch}");
-        let path = self.repo_path(&format!(
-            "/pulls?state=open&head={}",
-            query_escape(&format!("{}:{branch}", self.owner))
-        ));
-        let answer = self
-            .with_retries(&doing, || self.call(Method::GET, &path, None, &doing))
-            .await?;
-        let prs: Vec<PullRequest> = decode(&self.server(), &doing, answer)?;
-        Ok(prs.into_iter().find(|pr| pr.head.branch == branch))
-    }
-
-    /// Opens the pull request, unless one from the same branch is open
-    /// already: looked up first, looked up again after a failed attempt
-    /// before trying again (a 502 may hide a success), and after GitHub's
-    /// 422 "already exists" (a racing run won). Never two pull requests.
-    pub async fn open_pr(&self, new: &NewPullRequest<'_>) -> Result<Published, ForgeError> {
-        let doing = format!("opening a pull request from {}", new.head);
-        let path = self.repo_path("/pulls");
-        let body = json!({
-            "title": new.title,
-            "body": new.body,
-            "head": new.head,
-            "base": new.base,
-            "maintainer_can_modify": false,
-        });
-        let mut delays = self.policy.delays();
-        loop {
-            if let Some(pr) = self.find_open_pr(new.head).await? {
-                return Ok(Published::Existing(pr));
-            }
-            let (error, wait) = match self.call(Method::POST, &path, Some(&body), &doing).await {
-                Ok(answer) => {
-                    return decode(&self.server(), &doing, answer).map(Published::Opened);
-                }
-                // A racing run opened it: the next lookup finds it.
-                Err(Attempt::Failed(e)) if already_exists(&e) => (e, Some(Duration::ZERO)),
-                Err(Attempt::Failed(e)) => return Err(e),
-                Err(Attempt::Retry { error, wait }) => (error, wait),
-            };
-            match next_wait(&mut delays, wait) {
-                Some(wait) => {
-                    tracing::warn!(error = %error, retry_in = ?wait, "{doing} failed; looking again before retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                None => return Err(error),
-            }
-        }
-    }
-
-    /// Adds labels (idempotent: GitHub keeps each label once).
-    pub async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
-        if labels.is_empty() {
-            return Ok(());
-        }
-        let doing = format!("labelling pull request #{number}");
-        let path = self.repo_path(&format!("/issues/{number}/labels"));
-        let body = json!({ "labels": labels });
-        self.with_retries(&doing, || {
-            self.call(Method::POST, &path, Some(&body), &doing)
-        })
-        .await
-        .map(drop)
-    }
-
-    /// Requests reviews (idempotent).
-    pub async fn request_reviewers(&self, number: u64, users: &[String]) -> Result<(), ForgeError> {
-        if users.is_empty() {
-            return Ok(());
-        }
-        let doing = format!("requesting reviewers on pull request #{number}");
-        let path = self.repo_path(&format!("/pulls/{number}/requested_reviewers"));
-        let body = json!({ "reviewers": users });
-        self.with_retries(&doing, || {
-            self.call(Method::POST, &path, Some(&body), &doing)
-        })
-        .await
-        .map(drop)
-    }
-
-    /// Adds assignees (idempotent).
-    pub async fn add_assignees(&self, number: u64, users: &[String]) -> Result<(), ForgeError> {
-        if users.is_empty() {
-            return Ok(());
-        }
-        let doing = format!("assigning pull request #{number}");
-        let path = self.repo_path(&format!("/issues/{number}/assignees"));
-        let body = json!({ "assignees": users });
-        self.with_retries(&doing, || {
-            self.call(Method::POST, &path, Some(&body), &doing)
-        })
-        .await
-        .map(drop)
-    }
-
-    /// Replaces the body of an open pull request (a rerun refreshes it).
-    pub async fn update_body(&self, number: u64, body: &str) -> Result<(), ForgeError> {
-        let doing = format!("updating pull request #{number}");
-        let path = self.repo_path(&format!("/pulls/{number}"));
-        let body = json!({ "body": body });
-        self.with_retries(&doing, || {
-            self.call(Method::PATCH, &path, Some(&body), &doing)
-        })
-        .await
-        .map(drop)
     }
 
     /// Retries an idempotent call per the policy and GitHub's headers.
@@ -354,11 +279,20 @@ impl GitHub {
             },
             wait: None,
         };
+        self.refresh_if_expiring().await.map_err(Attempt::Failed)?;
+        let clients = self.clients();
+        // octocrab puts every path under its base URI's path, absolute URLs
+        // included (`/api/v3` + `/api/graphql`): GraphQL gets its own client
+        // whose base is the bare origin.
+        let (rest, path) = match path.strip_prefix(self.endpoints.graphql.as_str()) {
+            Some("") => (clients.graphql, self.endpoints.graphql.path()),
+            _ => (clients.rest, path),
+        };
         let request = async {
             let response = match method {
-                Method::GET => self.rest._get(path).await,
-                Method::PATCH => self.rest._patch(path, body).await,
-                _ => self.rest._post(path, body).await,
+                Method::GET => rest._get(path).await,
+                Method::PATCH => rest._patch(path, body).await,
+                _ => rest._post(path, body).await,
             }
             .map_err(|e| unreachable(error_chain(&e)))?;
             let status = response.status().as_u16();
@@ -374,8 +308,7 @@ impl GitHub {
                 header("x-ratelimit-remaining"),
                 header("x-ratelimit-reset"),
             );
-            let text = self
-                .rest
+            let text = rest
                 .body_to_string(response)
                 .await
                 .map_err(|e| unreachable(error_chain(&e)))?;
@@ -453,6 +386,54 @@ impl GitHub {
             }
         }
     }
+}
+
+fn split_repository(repository: &str) -> Result<(&str, &str), ForgeError> {
+    repository
+        .split_once('/')
+        .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+        .ok_or_else(|| ForgeError::Setup {
+            message: format!(
+                "`{repository}` is not owner/name — set github.repository or GITHUB_REPOSITORY"
+            ),
+        })
+}
+
+/// The clients for one token: REST under its base, GraphQL at its origin.
+#[derive(Clone)]
+struct Clients {
+    rest: Octocrab,
+    graphql: Octocrab,
+}
+
+impl Clients {
+    fn new(endpoints: &Endpoints, token: SecretString) -> Result<Self, ForgeError> {
+        let origin = endpoints.graphql.origin().ascii_serialization();
+        Ok(Self {
+            rest: build_client(endpoints.rest.as_str(), token.clone())?,
+            graphql: build_client(&origin, token)?,
+        })
+    }
+}
+
+/// An octocrab client for the REST base with `token`: octocrab's own
+/// retries off (they repeat POSTs at once), explicit timeouts.
+fn build_client(base: &str, token: SecretString) -> Result<Octocrab, ForgeError> {
+    crate::redact::register(token.expose_secret());
+    Octocrab::builder()
+        .base_uri(base)
+        .map_err(|e| ForgeError::Setup {
+            message: format!("the API address {base}: {e}"),
+        })?
+        .personal_token(token)
+        .add_retry_config(RetryConfig::None)
+        .set_connect_timeout(Some(CONNECT_TIMEOUT))
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .set_write_timeout(Some(READ_TIMEOUT))
+        .build()
+        .map_err(|e| ForgeError::Setup {
+            message: crate::redact::scrub(&e.to_string()).into_owned(),
+        })
 }
 
 /// GitHub's 422 for a second pull request from the same head.

@@ -121,6 +121,103 @@ impl Evidence {
     }
 }
 
+/// One piece of evidence as a row: what was measured, what it was, and
+/// the bound it crossed (PR bodies and summaries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Measured {
+    pub signal: String,
+    pub value: String,
+    pub threshold: String,
+}
+
+impl Evidence {
+    pub fn measure(&self) -> Measured {
+        let row = |signal: String, value: String, threshold: &str| Measured {
+            signal,
+            value,
+            threshold: threshold.to_owned(),
+        };
+        match self {
+            Evidence::ControllerHealthy { source, revision } => row(
+                source.clone(),
+                format!("Healthy at {}", revision.short()),
+                "Healthy",
+            ),
+            Evidence::ControllerUnhealthy {
+                source,
+                health,
+                message,
+            } => row(
+                source.clone(),
+                match message {
+                    Some(m) if !m.is_empty() => format!("{health:?} ({m})"),
+                    _ => format!("{health:?}"),
+                },
+                "Healthy",
+            ),
+            Evidence::ApplyFailed {
+                source,
+                attempted,
+                reason,
+                ..
+            } => row(
+                source.clone(),
+                format!("cannot apply {} ({reason})", attempted.short()),
+                "applied",
+            ),
+            Evidence::CrashLoop {
+                pod,
+                container,
+                restarts,
+            } => row(
+                format!("pod {pod} / {container}"),
+                format!("CrashLoopBackOff, {restarts} restarts"),
+                "not crash-looping",
+            ),
+            Evidence::ImagePull {
+                pod,
+                container,
+                reason,
+            } => row(
+                format!("pod {pod} / {container}"),
+                reason.clone(),
+                "image pulled",
+            ),
+            Evidence::NotReady { pod, for_, limit } => Measured {
+                signal: format!("pod {pod}"),
+                value: format!("not Ready for {}", fmt_duration(*for_)),
+                threshold: format!("Ready within {}", fmt_duration(*limit)),
+            },
+            Evidence::Repromoted {
+                digest, incident, ..
+            } => Measured {
+                signal: "re-promotion".to_owned(),
+                value: digest.to_string(),
+                threshold: format!("quarantined by incident {incident}"),
+            },
+            Evidence::Signal {
+                name,
+                state,
+                detail,
+                ..
+            } => row(
+                name.clone(),
+                if detail.is_empty() {
+                    format!("{state:?}")
+                } else {
+                    detail.clone()
+                },
+                "within bounds",
+            ),
+            Evidence::Manual { reason } => row(
+                "manual request".to_owned(),
+                reason.clone(),
+                "a person asked",
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -89,6 +89,9 @@ struct State {
     next_connection: u64,
     /// Problems to report when the host is dropped (hook panics).
     problems: Vec<String>,
+    /// Tokens accepted besides the host's own (a GitHub App's installation
+    /// tokens, handed out by the fake GitHub).
+    extra_tokens: Vec<String>,
 }
 
 impl GitHost {
@@ -157,6 +160,12 @@ impl GitHost {
     /// The password every request must carry (any non-empty username).
     pub fn token(&self) -> &str {
         &self.shared.token
+    }
+
+    /// Accepts `token` as a password too, as GitHub accepts an App's
+    /// installation token for git over HTTPS.
+    pub fn accept_token(&self, token: &str) {
+        self.state().extra_tokens.push(token.to_owned());
     }
 
     /// The `credential.helper` value that answers with [`USERNAME`] and
@@ -456,7 +465,11 @@ fn handle(shared: &Shared, request: &Request) -> (Response, Option<String>) {
     let user = request
         .header("authorization")
         .and_then(basic_credentials)
-        .filter(|(user, password)| !user.is_empty() && *password == shared.token)
+        .filter(|(user, password)| {
+            !user.is_empty()
+                && (*password == shared.token
+                    || shared.state().extra_tokens.iter().any(|t| t == password))
+        })
         .map(|(user, _)| user);
     let Some(user) = user else {
         shared.state().unauthorized += 1;

@@ -14,6 +14,7 @@ pub mod git2_client;
 pub mod githost;
 pub mod http;
 pub mod infra;
+pub mod preflight;
 pub mod registry_server;
 pub mod repo;
 pub mod scripted_http;

@@ -22,10 +22,6 @@ use super::super::{Result, Session, exit};
 use super::facts::manifest_images;
 use super::{RunContext, elapsed_ms};
 
-/// `pr-automerge` opens the pull request; turning auto-merge on is not in
-/// this version, and the report says so rather than let it stall unseen.
-pub(crate) const AUTOMERGE_NOT_YET: &str = "policy says `pr-automerge`, and auto-merge is not turned on by this version: the revert pull request waits for someone to merge it";
-
 /// How often the wait polls the controller.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -139,7 +135,7 @@ pub(super) async fn act(
                 force_guards: false,
             };
             if by_pr {
-                let forge = match ctx.forge(&session.config) {
+                let forge = match ctx.forge(&session.config).await {
                     Ok(forge) => forge,
                     Err(why) => {
                         report.action = Action::Blocked;
@@ -157,8 +153,17 @@ pub(super) async fn act(
                 };
                 opened.verdict = report.verdict;
                 opened.signals = report.signals;
-                if intent.mode == RevertMode::PrAutomerge {
-                    opened.warnings.push(AUTOMERGE_NOT_YET.to_owned());
+                // `check` follows an auto-merged revert to Healthy; `watch`
+                // does not hold its cycle for a merge (the next cycle sees it).
+                let follow = intent.mode == RevertMode::PrAutomerge
+                    && outcome.exit_code == exit::OK
+                    && ctx.deferred.is_none()
+                    && matches!(opened.action, Action::PrOpened | Action::PrUpdated);
+                if follow {
+                    return Ok(super::automerge::follow(
+                        session, &forge, app, app_ref, controller, opened, started,
+                    )
+                    .await);
                 }
                 return Ok((opened, outcome.exit_code));
             }

@@ -2,12 +2,15 @@
 //! act per policy. One app's failure never stops the others.
 
 mod act;
+mod automerge;
 mod record;
-mod rules;
+pub(crate) mod rules;
 
 pub use act::{PendingConfirm, revert_and_confirm};
 pub use record::record_now;
-pub(crate) use rules::{health_rules, policy_rules};
+pub(crate) use rules::{
+    automerge_policy, by_pull_request, health_rules, policy_rules, verdict_evidence,
+};
 pub mod facts;
 
 use std::cell::RefCell;
@@ -56,7 +59,7 @@ pub(crate) struct RunContext {
     pub deferred: Option<Deferred>,
     /// GitHub, set up on first use (only a `pr` policy needs it); the error
     /// says what is missing.
-    forge: std::cell::OnceCell<std::result::Result<std::rc::Rc<Forge>, String>>,
+    forge: tokio::sync::OnceCell<std::result::Result<std::rc::Rc<Forge>, String>>,
 }
 
 /// The waits `watch` carries across cycles.
@@ -82,18 +85,20 @@ impl RunContext {
             dry_run,
             registry: Registry::new(RegistryConfig::default()).ok(),
             deferred: None,
-            forge: std::cell::OnceCell::new(),
+            forge: tokio::sync::OnceCell::new(),
         })
     }
 
     /// The GitHub repository for revert pull requests, or why there is none.
-    pub fn forge(&self, config: &Config) -> std::result::Result<std::rc::Rc<Forge>, String> {
+    pub async fn forge(&self, config: &Config) -> std::result::Result<std::rc::Rc<Forge>, String> {
         self.forge
-            .get_or_init(|| {
+            .get_or_init(|| async {
                 Forge::from_env(config)
+                    .await
                     .map(std::rc::Rc::new)
                     .map_err(|e| e.to_string())
             })
+            .await
             .clone()
     }
 }
@@ -467,11 +472,36 @@ async fn check_app_in_span(
         // it back).
         if by_pull_request(app, &verdict)
             && !ctx.dry_run
-            && let Ok(forge) = ctx.forge(&session.config)
-            && let Some(done) =
-                pull_request::resume(&session, &forge, &located, report.clone()).await?
+            && let Ok(forge) = ctx.forge(&session.config).await
+            && let Some(done) = pull_request::resume(
+                &session,
+                &forge,
+                &located,
+                verdict_evidence(&verdict),
+                automerge_policy(app, &verdict),
+                report.clone(),
+            )
+            .await?
         {
-            return Ok(done);
+            let (report, code) = done;
+            let follow = automerge_policy(app, &verdict)
+                && code == exit::OK
+                && ctx.deferred.is_none()
+                && matches!(report.action, Action::PrOpened | Action::PrUpdated);
+            if follow {
+                let started = std::time::Instant::now();
+                return Ok(automerge::follow(
+                    &session,
+                    &forge,
+                    app,
+                    app_ref,
+                    &controller,
+                    report,
+                    started,
+                )
+                .await);
+            }
+            return Ok((report, code));
         }
     }
     let policy = policy_rules(app);
@@ -497,22 +527,6 @@ async fn check_app_in_span(
         report,
     )
     .await
-}
-
-/// Whether the app's policy publishes this breach by pull request.
-fn by_pull_request(app: &AppConfig, verdict: &crate::policy::Verdict) -> bool {
-    let crate::policy::Verdict::Breach { severity, .. } = verdict else {
-        return false;
-    };
-    let rules = policy_rules(app);
-    let mode = match severity {
-        crate::policy::Severity::Critical => rules.critical,
-        crate::policy::Severity::Warning => rules.warning,
-    };
-    matches!(
-        mode,
-        crate::policy::Mode::Pr | crate::policy::Mode::PrAutomerge
-    )
 }
 
 /// A list summary cannot say when the controller last reconciled (Argo CD

@@ -17,6 +17,16 @@
 //! pushed is GitHub's 422 (`field: head, code: invalid`), and `head.sha` is
 //! the branch's real tip.
 //!
+//! GraphQL (`POST /graphql`, on Enterprise `/api/graphql` beside the REST
+//! `/api/v3`) answers `enablePullRequestAutoMerge` as GitHub does: HTTP 200
+//! with an `errors` array when the repository does not allow auto-merge
+//! (the recorded PyGithub answer), when the base branch has no protection
+//! (the PR is in "clean status"), or when `expectedHeadOid` is not the
+//! head. Comments (`/issues/{n}/comments`) are listed and posted. With
+//! [`FakeGitHub::enable_app`] it is a GitHub App's API too (`app.rs`):
+//! the installation lookup and the token exchange verify the JWT's RS256
+//! signature with the App's public key and its `iat`/`exp`/`iss`.
+//!
 //! Test controls: queue faults per method and path suffix — a 502, a 502
 //! *after* the write happened (the answer lost, not the work), a secondary
 //! rate limit with `retry-after`, a slow answer — and serve under a path
@@ -62,7 +72,12 @@ pub struct PullRequest {
     pub assignees: Vec<String>,
     /// Closed by hand in a test ([`FakeGitHub::close`]).
     pub closed: bool,
+    /// Merged in a test ([`FakeGitHub::merge`]).
+    pub merged: bool,
     pub head_sha: String,
+    /// The merge method auto-merge was turned on with.
+    pub auto_merge: Option<String>,
+    pub comments: Vec<String>,
 }
 
 #[derive(Default)]
@@ -75,7 +90,19 @@ struct State {
     faults: VecDeque<(Method, String, Fault)>,
     violations: Vec<String>,
     calls: Vec<String>,
+    /// The repository's "Allow auto-merge" setting (`allow_auto_merge`).
+    auto_merge_disallowed: bool,
+    /// The base branch has no protection rule: a PR is mergeable at once.
+    unprotected: bool,
+    app: Option<app::AppState>,
 }
+
+mod app;
+mod graphql;
+mod pulls;
+
+pub use app::AppKey;
+use pulls::{add, comment, comments, create, get, list, update};
 
 pub struct FakeGitHub {
     addr: SocketAddr,
@@ -151,6 +178,39 @@ impl FakeGitHub {
             .find(|pr| pr.number == number)
             .expect("no such pull request");
         pr.closed = true;
+    }
+
+    /// Merges a pull request, as GitHub would once its checks pass.
+    pub fn merge(&self, number: u64) {
+        let mut s = lock(&self.state);
+        let pr = s
+            .prs
+            .iter_mut()
+            .find(|pr| pr.number == number)
+            .expect("no such pull request");
+        pr.merged = true;
+        pr.closed = true;
+    }
+
+    /// The repository does not allow auto-merge (its settings).
+    pub fn disallow_auto_merge(&self) {
+        lock(&self.state).auto_merge_disallowed = true;
+    }
+
+    /// The base branch has no protection rule.
+    pub fn unprotect(&self) {
+        lock(&self.state).unprotected = true;
+    }
+
+    /// Answers as GitHub does for this App: tokens from the exchange are
+    /// accepted (until they expire after `ttl`), the plain token is not.
+    pub fn enable_app(&self, key: &AppKey, ttl: Duration) {
+        lock(&self.state).app = Some(app::AppState::new(key, ttl));
+    }
+
+    /// How many installation tokens were handed out.
+    pub fn tokens_issued(&self) -> usize {
+        lock(&self.state).app.as_ref().map_or(0, |a| a.issued.len())
     }
 
     pub fn pull_requests(&self) -> Vec<PullRequest> {
@@ -248,6 +308,17 @@ fn pr_object(base_url: &str, pr: &PullRequest, full: bool) -> Value {
     o["title"] = json!(pr.title);
     o["body"] = json!(pr.body);
     o["state"] = json!(if pr.closed { "closed" } else { "open" });
+    o["merged_at"] = if pr.merged {
+        json!("2026-12-03T10:05:00Z")
+    } else {
+        Value::Null
+    };
+    o["auto_merge"] = match &pr.auto_merge {
+        Some(method) => {
+            json!({"merge_method": method.to_ascii_lowercase(), "enabled_by": {"login": "revertbot[bot]"}})
+        }
+        None => Value::Null,
+    };
     o["head"]["ref"] = json!(pr.head);
     o["head"]["label"] = json!(format!("{OWNER}:{}", pr.head));
     o["head"]["sha"] = json!(pr.head_sha);
@@ -279,15 +350,42 @@ async fn handle(
         let token = s.token.clone().unwrap_or_else(|| TOKEN.to_owned());
         (s.prefix.clone(), fault, token)
     };
-    let authorized = headers
+    let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {token}") || v == format!("token {token}"));
-    if !authorized {
-        lock(state)
-            .violations
-            .push(format!("{method} {} without the token", uri.path()));
-        return error(401, "Requires authentication");
+        .map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    // The App's own endpoints take its JWT; everything else the token.
+    let app_endpoint = uri.path().strip_prefix(&prefix).is_some_and(|p| {
+        p.starts_with("/app/") || p == format!("/repos/{OWNER}/{REPO}/installation")
+    });
+    if app_endpoint {
+        let checked = app::check_jwt(state, &presented);
+        if let Err(why) = checked {
+            lock(state)
+                .violations
+                .push(format!("{method} {}: {why}", uri.path()));
+            return error(401, "A JSON web token could not be decoded");
+        }
+    } else {
+        let authorized = {
+            let s = lock(state);
+            match &s.app {
+                Some(app) => app.accepts(&presented),
+                None => presented == token,
+            }
+        };
+        if !authorized {
+            lock(state)
+                .violations
+                .push(format!("{method} {} without a valid token", uri.path()));
+            return error(401, "Bad credentials");
+        }
     }
     if headers.get("user-agent").is_none() {
         lock(state)
@@ -322,6 +420,23 @@ async fn handle(
         }
         _ => {}
     }
+    let graphql_path = match prefix.strip_suffix("/api/v3") {
+        Some(host_prefix) => format!("{host_prefix}/api/graphql"),
+        None => format!("{prefix}/graphql"),
+    };
+    if uri.path() == graphql_path {
+        if method != Method::POST {
+            lock(state)
+                .violations
+                .push(format!("{method} {}: GraphQL takes POST", uri.path()));
+            return error(404, "Not Found");
+        }
+        let response = graphql::answer(state, &body);
+        if matches!(fault, Some(Fault::BadGatewayAfterWrite)) {
+            return error(502, "Server Error");
+        }
+        return response;
+    }
     let Some(path) = uri.path().strip_prefix(&prefix) else {
         lock(state)
             .violations
@@ -335,6 +450,18 @@ async fn handle(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("")
     );
+    if let Some(installation) = path
+        .strip_prefix("/app/installations/")
+        .and_then(|p| p.strip_suffix("/access_tokens"))
+    {
+        if method != Method::POST {
+            lock(state)
+                .violations
+                .push(format!("{method} {path}: the token exchange is a POST"));
+            return error(404, "Not Found");
+        }
+        return app::issue_token(state, installation);
+    }
     let repo = format!("/repos/{OWNER}/{REPO}");
     let Some(rest) = path.strip_prefix(&repo) else {
         lock(state)
@@ -352,7 +479,11 @@ async fn handle(
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let response = match (&method, segments.as_slice()) {
+        (&Method::GET, ["installation"]) => app::installation(state),
         (&Method::GET, ["pulls"]) => list(state, &uri, &base_url),
+        (&Method::GET, ["pulls", n]) => get(state, n, &base_url),
+        (&Method::GET, ["issues", n, "comments"]) => comments(state, n, &uri),
+        (&Method::POST, ["issues", n, "comments"]) => comment(state, n, &body),
         (&Method::POST, ["pulls"]) => create(state, &body, &base_url),
         (&Method::PATCH, ["pulls", n]) => update(state, n, &body, &base_url),
         (&Method::POST, ["issues", n, "labels"]) => add(state, n, &body, "labels", &base_url),
@@ -371,186 +502,4 @@ async fn handle(
         return error(502, "Server Error");
     }
     response
-}
-
-fn list(state: &Mutex<State>, uri: &Uri, base_url: &str) -> Response {
-    let query: Vec<(String, String)> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k.to_owned(), v.replace("%2F", "/").replace("%3A", ":"))
-        })
-        .collect();
-    let mut s = lock(state);
-    let head = query
-        .iter()
-        .find(|(k, _)| k == "head")
-        .map(|(_, v)| v.clone());
-    let state_param = query
-        .iter()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.as_str());
-    if state_param != Some("open") {
-        s.violations
-            .push(format!("pull request list without state=open: {query:?}"));
-    }
-    let branch = match head.as_deref().and_then(|h| h.split_once(':')) {
-        Some((owner, branch)) if owner == OWNER => Some(branch.to_owned()),
-        _ => {
-            s.violations.push(format!("pull request list with head {head:?}, not `{OWNER}:branch`: GitHub then lists every open pull request"));
-            None
-        }
-    };
-    let found: Vec<Value> = s
-        .prs
-        .iter()
-        .filter(|pr| !pr.closed && branch.as_ref().is_none_or(|b| &pr.head == b))
-        .map(|pr| pr_object(base_url, pr, false))
-        .collect();
-    json_response(200, &Value::Array(found), &[])
-}
-
-fn create(state: &Mutex<State>, body: &Value, base_url: &str) -> Response {
-    let mut s = lock(state);
-    let allowed = [
-        "title",
-        "body",
-        "head",
-        "base",
-        "draft",
-        "maintainer_can_modify",
-    ];
-    if let Some(obj) = body.as_object() {
-        for key in obj.keys() {
-            if !allowed.contains(&key.as_str()) {
-                s.violations
-                    .push(format!("create pull request with unknown key `{key}`"));
-            }
-        }
-    }
-    let (Some(title), Some(head), Some(base)) = (
-        body["title"].as_str(),
-        body["head"].as_str(),
-        body["base"].as_str(),
-    ) else {
-        return json_response(
-            422,
-            &json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "missing_field"}]}),
-            &[],
-        );
-    };
-    let head = head
-        .strip_prefix(&format!("{OWNER}:"))
-        .unwrap_or(head)
-        .to_owned();
-    if s.prs.iter().any(|pr| pr.head == head && !pr.closed) {
-        let mut answer = fixture("error-422-pull-request-exists.json")[0]["response"].clone();
-        answer["errors"][0]["message"] =
-            json!(format!("A pull request already exists for {OWNER}:{head}."));
-        return json_response(422, &answer, &[]);
-    }
-    let head_sha = match &s.git_dir {
-        None => format!("{:040x}", s.prs.len() + 1),
-        Some(dir) => {
-            let tip = |branch: &str| {
-                std::process::Command::new("git")
-                    .arg("--git-dir")
-                    .arg(dir)
-                    .args(["rev-parse", "--verify", "--quiet"])
-                    .arg(format!("refs/heads/{branch}^{{commit}}"))
-                    .output()
-                    .ok()
-                    .filter(|o| o.status.success())
-                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            };
-            if tip(base).is_none() {
-                return json_response(
-                    422,
-                    &json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "base", "code": "invalid"}], "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "422"}),
-                    &[],
-                );
-            }
-            match tip(&head) {
-                Some(sha) => sha,
-                None => {
-                    s.violations.push(format!(
-                        "create pull request from `{head}`, a branch the repository does not have"
-                    ));
-                    return json_response(
-                        422,
-                        &json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}], "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "422"}),
-                        &[],
-                    );
-                }
-            }
-        }
-    };
-    let pr = PullRequest {
-        number: s.prs.len() as u64 + 1,
-        closed: false,
-        head_sha,
-        head,
-        base: base.to_owned(),
-        title: title.to_owned(),
-        body: body["body"].as_str().unwrap_or_default().to_owned(),
-        labels: Vec::new(),
-        reviewers: Vec::new(),
-        assignees: Vec::new(),
-    };
-    let answer = pr_object(base_url, &pr, true);
-    s.prs.push(pr);
-    json_response(201, &answer, &[])
-}
-
-fn number(n: &str) -> Option<usize> {
-    n.parse::<usize>().ok().and_then(|n| n.checked_sub(1))
-}
-
-fn update(state: &Mutex<State>, n: &str, body: &Value, base_url: &str) -> Response {
-    let mut s = lock(state);
-    let Some(pr) = number(n).and_then(|i| s.prs.get_mut(i)) else {
-        return error(404, "Not Found");
-    };
-    if let Some(text) = body["body"].as_str() {
-        pr.body = text.to_owned();
-    }
-    if let Some(title) = body["title"].as_str() {
-        pr.title = title.to_owned();
-    }
-    let answer = pr_object(base_url, pr, true);
-    json_response(200, &answer, &[])
-}
-
-fn add(state: &Mutex<State>, n: &str, body: &Value, field: &str, base_url: &str) -> Response {
-    let mut s = lock(state);
-    let Some(pr) = number(n).and_then(|i| s.prs.get_mut(i)) else {
-        return error(404, "Not Found");
-    };
-    let Some(items) = body[field].as_array() else {
-        return json_response(422, &json!({"message": "Validation Failed"}), &[]);
-    };
-    let list = match field {
-        "labels" => &mut pr.labels,
-        "assignees" => &mut pr.assignees,
-        _ => &mut pr.reviewers,
-    };
-    for item in items.iter().filter_map(Value::as_str) {
-        if !list.iter().any(|l| l == item) {
-            list.push(item.to_owned());
-        }
-    }
-    let answer = if field == "labels" {
-        json!(
-            pr.labels
-                .iter()
-                .map(|l| json!({"name": l, "color": "ededed"}))
-                .collect::<Vec<_>>()
-        )
-    } else {
-        pr_object(base_url, pr, true)
-    };
-    json_response(if field == "labels" { 200 } else { 201 }, &answer, &[])
 }

@@ -15,7 +15,18 @@ use serde::Serialize;
 
 use crate::domain::trailers::{self, one_line};
 
-const BUILTINS: &[(&str, &str)] = &[("commit.txt.j2", include_str!("../templates/commit.txt.j2"))];
+pub mod pr_body;
+
+const BUILTINS: &[(&str, &str)] = &[
+    (
+        "commit.txt.j2",
+        include_str!("../../templates/commit.txt.j2"),
+    ),
+    (
+        pr_body::TEMPLATE,
+        include_str!("../../templates/pr_body.md.j2"),
+    ),
+];
 
 /// Longest culprit subject quoted in a message; longer ones are cut.
 const MAX_SUBJECT_CHARS: usize = 120;
@@ -72,6 +83,7 @@ impl Renderer {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(RECURSION_LIMIT);
+        env.add_filter("code", |text: String| pr_body::code_span(&text));
         let mut renderer = Self {
             env,
             overridden: Vec::new(),

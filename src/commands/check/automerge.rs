@@ -1,0 +1,130 @@
+//! After `pr-automerge` opened the revert pull request: wait (within the
+//! app's `wait.timeout`) for GitHub to merge it once its checks pass, then
+//! for the controller to report Healthy at it, and say on the pull request,
+//! once, how it ended.
+
+use std::time::{Duration, Instant};
+
+use crate::commands::controllers::Any;
+use crate::config::AppConfig;
+use crate::controller::{AppRef, Controller};
+use crate::forge::PrState;
+use crate::report::AppReport;
+
+use super::super::pull_request::{Forge, branch_name};
+use super::super::{Session, exit};
+use super::act::confirm_healthy;
+
+/// How often GitHub is asked whether the pull request merged.
+const MERGE_POLL: Duration = Duration::from_secs(2);
+
+/// The hidden line that makes the outcome comment findable, so a rerun
+/// never posts it twice.
+fn marker(incident: &str) -> String {
+    format!("<!-- revertbot:outcome:{incident} -->")
+}
+
+pub(crate) async fn follow(
+    session: &Session,
+    forge: &Forge,
+    app: &AppConfig,
+    app_ref: &AppRef,
+    controller: &Any<'_>,
+    mut opened: AppReport,
+    started: Instant,
+) -> (AppReport, u8) {
+    let Some(incident) = opened.incident.clone() else {
+        return (opened, exit::OK);
+    };
+    let Some(deployed) = opened
+        .deployed_revision
+        .as_ref()
+        .and_then(|d| d.parse().ok())
+    else {
+        return (opened, exit::OK);
+    };
+    let branch = branch_name(&session.app_name, &deployed);
+    let github = forge.github();
+    let pr = match github.find_pr(&branch).await {
+        Ok(Some(pr)) => pr,
+        Ok(None) => return (opened, exit::OK),
+        Err(e) => {
+            opened
+                .warnings
+                .push(format!("cannot follow the revert pull request: {e}"));
+            return (opened, exit::ERROR);
+        }
+    };
+    let deadline = Instant::now() + app.wait.timeout;
+    let mut state = pr.state();
+    while state == PrState::Open && Instant::now() < deadline {
+        tokio::time::sleep(MERGE_POLL).await;
+        state = match github.get_pr(pr.number).await {
+            Ok(now) => now.state(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the revert pull request; asking again");
+                PrState::Open
+            }
+        };
+    }
+    let (opened, code, comment) = match state {
+        PrState::Open => {
+            let timeout = crate::policy::fmt_duration(app.wait.timeout);
+            opened.reason = format!(
+                "{}; not merged within {timeout} (its required checks are still running or failing) — the controller deploys the revert once GitHub merges it",
+                opened.reason
+            );
+            let comment = format!(
+                "⏳ revertbot waited {timeout} for this revert to be merged; it is still open (required checks still running or failing?). Auto-merge stays on: once GitHub merges it, the controller deploys the revert."
+            );
+            (opened, exit::UNCONFIRMED, comment)
+        }
+        PrState::Rejected => {
+            opened.reason = format!(
+                "{}; the pull request was closed without merging — a person rejected this revert",
+                opened.reason
+            );
+            return (opened, exit::OK);
+        }
+        PrState::Merged => {
+            // The merge is on the remote branch now: fetch it so the wait
+            // can tell the deployed revision contains the revert.
+            if let Err(e) = session.repo.fetch_branch_and_notes(&session.remote) {
+                tracing::warn!(error = %e, "cannot fetch the merged revert");
+            }
+            let (report, code) =
+                confirm_healthy(session, app, app_ref, controller, opened, started).await;
+            let head = report
+                .revert_commit
+                .as_deref()
+                .and_then(|c| c.get(..12))
+                .unwrap_or("")
+                .to_owned();
+            let comment = if report.healthy_confirmed {
+                format!(
+                    "✅ revertbot: after this revert was merged, {} reports `{}` Healthy at a revision containing `{head}`.",
+                    controller.server(),
+                    app.name
+                )
+            } else {
+                format!(
+                    "⚠️ revertbot: this revert was merged, but `{}` was not confirmed Healthy within {}. revertbot will not revert again; a person must look.",
+                    app.name,
+                    crate::policy::fmt_duration(app.wait.timeout)
+                )
+            };
+            (report, code, comment)
+        }
+    };
+    let body = format!("{comment}\n\n{}", marker(&incident));
+    let mut opened = opened;
+    if let Err(e) = github
+        .comment_once(pr.number, &marker(&incident), &body)
+        .await
+    {
+        opened
+            .warnings
+            .push(format!("cannot comment on the revert pull request: {e}"));
+    }
+    (opened, code)
+}
