@@ -168,47 +168,52 @@ impl GitHub {
 
     /// Adds labels (idempotent: GitHub keeps each label once).
     pub async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
-        if labels.is_empty() {
-            return Ok(());
-        }
-        let doing = format!("labelling pull request #{number}");
-        let path = self.repo_path(&format!("/issues/{number}/labels"));
-        let body = json!({ "labels": labels });
-        self.with_retries(&doing, || {
-            self.call(Method::POST, &path, Some(&body), &doing)
-        })
+        let path = format!("/issues/{number}/labels");
+        self.post_names(
+            &format!("labelling pull request #{number}"),
+            &path,
+            "labels",
+            labels,
+        )
         .await
-        .map(drop)
     }
 
     /// Requests reviews (idempotent).
     pub async fn request_reviewers(&self, number: u64, users: &[String]) -> Result<(), ForgeError> {
-        if users.is_empty() {
-            return Ok(());
-        }
+        let path = format!("/pulls/{number}/requested_reviewers");
         let doing = format!("requesting reviewers on pull request #{number}");
-        let path = self.repo_path(&format!("/pulls/{number}/requested_reviewers"));
-        let body = json!({ "reviewers": users });
-        self.with_retries(&doing, || {
-            self.call(Method::POST, &path, Some(&body), &doing)
-        })
-        .await
-        .map(drop)
+        self.post_names(&doing, &path, "reviewers", users).await
     }
 
     /// Adds assignees (idempotent).
     pub async fn add_assignees(&self, number: u64, users: &[String]) -> Result<(), ForgeError> {
-        if users.is_empty() {
+        let path = format!("/issues/{number}/assignees");
+        self.post_names(
+            &format!("assigning pull request #{number}"),
+            &path,
+            "assignees",
+            users,
+        )
+        .await
+    }
+
+    /// `POST {key: names}` to an idempotent endpoint of the repository;
+    /// nothing when there are no names.
+    async fn post_names(
+        &self,
+        doing: &str,
+        path: &str,
+        key: &str,
+        names: &[String],
+    ) -> Result<(), ForgeError> {
+        if names.is_empty() {
             return Ok(());
         }
-        let doing = format!("assigning pull request #{number}");
-        let path = self.repo_path(&format!("/issues/{number}/assignees"));
-        let body = json!({ "assignees": users });
-        self.with_retries(&doing, || {
-            self.call(Method::POST, &path, Some(&body), &doing)
-        })
-        .await
-        .map(drop)
+        let path = self.repo_path(path);
+        let body = json!({ key: names });
+        self.with_retries(doing, || self.call(Method::POST, &path, Some(&body), doing))
+            .await
+            .map(drop)
     }
 
     /// Replaces the body of an open pull request (a rerun refreshes it).

@@ -218,8 +218,12 @@ impl FakeKube {
         lock(&self.state).objects.insert(key, object);
     }
 
-    /// With `wait: false` kustomize-controller applies and is Ready at once;
-    /// the Deployment controller then replaces the pods. The next reconcile
+    /// With `wait: false` kustomize-controller applies and is Ready at once
+    /// (fluxcd/kustomize-controller `docs/spec/v1/kustomizations.md`, "Wait"
+    /// and "Health checks": without them the Ready condition does not wait
+    /// for the workloads); the Deployment controller then replaces the pods
+    /// (Kubernetes docs, "Deployments" → "Rolling Update Deployment"). The
+    /// next reconcile
     /// the fake handles removes the pods in `remove` (plural, namespace,
     /// name) and adds `add`, as that rollout would.
     pub fn roll_out_on_reconcile(&self, remove: Vec<(String, String, String)>, add: Vec<Value>) {
