@@ -22,6 +22,7 @@
 
 mod assess;
 mod gather;
+mod images;
 mod inspect;
 mod render;
 mod resolve;
