@@ -11,6 +11,7 @@ use crate::controller::{AppRef, Controller};
 use crate::forge::PrState;
 use crate::report::AppReport;
 
+use super::super::progress::Progress;
 use super::super::pull_request::{Forge, branch_name};
 use super::super::{Session, exit};
 use super::act::confirm_healthy;
@@ -57,6 +58,11 @@ pub(crate) async fn follow(
     };
     let deadline = Instant::now() + app.wait.timeout;
     let mut state = pr.state();
+    let mut progress = Progress::detect();
+    progress.start(&format!(
+        "waiting for GitHub to merge revert pull request #{} (auto-merge, after its required checks)",
+        pr.number
+    ));
     while state == PrState::Open && Instant::now() < deadline {
         tokio::time::sleep(MERGE_POLL).await;
         state = match github.get_pr(pr.number).await {
@@ -67,6 +73,11 @@ pub(crate) async fn follow(
             }
         };
     }
+    progress.finish(match state {
+        PrState::Open => "not merged yet",
+        PrState::Merged => "merged",
+        PrState::Rejected => "closed without merging",
+    });
     let (opened, code, comment) = match state {
         PrState::Open => {
             let timeout = crate::policy::fmt_duration(app.wait.timeout);
