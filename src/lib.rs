@@ -18,6 +18,7 @@ pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod report_github;
 pub mod retry;
 pub mod workflow_commands;
 pub mod yaml;

@@ -261,6 +261,11 @@ fn emit(format: OutputFormat, outcome: &Outcome) -> u8 {
     if written != exit::OK {
         return written;
     }
+    // In Actions: step outputs, job summary and annotations (stderr), so
+    // stdout stays exactly the report.
+    if revertbot::workflow_commands::in_actions() {
+        revertbot::report_github::publish(&outcome.report, outcome.exit_code);
+    }
     outcome.exit_code
 }
 

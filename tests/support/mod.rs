@@ -17,6 +17,7 @@ pub mod infra;
 pub mod preflight;
 pub mod registry_server;
 pub mod repo;
+pub mod runner;
 pub mod scripted_http;
 pub mod sshd;
 
