@@ -3,6 +3,7 @@
 
 mod act;
 mod automerge;
+mod observe;
 mod record;
 pub(crate) mod rules;
 
@@ -22,10 +23,8 @@ use tracing::Instrument;
 
 use crate::config::AppConfig;
 use crate::controller::{AppRef, Controller, ControllerError};
-use crate::domain::health::{Health, Observation, SyncStatus};
-use crate::policy::{
-    DecideInput, JudgeInput, LastKnownGood, Unavailable, UnavailableKind, decide, judge,
-};
+use crate::domain::health::Observation;
+use crate::policy::{DecideInput, JudgeInput, LastKnownGood, Unavailable, decide, judge};
 use crate::registry::{Registry, RegistryConfig};
 use crate::report::{Action, AppReport, Report, SignalReport, Verdict as ReportVerdict};
 
@@ -35,6 +34,10 @@ use super::pull_request::{self, Forge};
 use super::{CommandError, Globals, Outcome, Result, Workspace, exit};
 use crate::config::Config;
 use facts::{LedgerIndex, cheap_facts};
+use observe::{
+    assume_reconciled_since_sync, is_recorded_healthy, needs_full_observation, needs_pods,
+    unavailable,
+};
 
 /// The file that freezes every automatic revert of the repo while present.
 pub const FREEZE_FILE: &str = ".revertbot-freeze";
@@ -527,80 +530,6 @@ async fn check_app_in_span(
         report,
     )
     .await
-}
-
-/// A list summary cannot say when the controller last reconciled (Argo CD
-/// does not project `reconciledAt`), so after a sync its health may be
-/// stale. Read the full app when that matters; a healthy app whose revision
-/// is already recorded needs nothing more.
-fn needs_full_observation(
-    summary: &Observation,
-    ctx: &RunContext,
-    session: &super::Session,
-) -> bool {
-    let finished_sync = summary
-        .operation
-        .as_ref()
-        .is_some_and(|op| op.finished_at.is_some());
-    if summary.reconciled_at.is_some() || !finished_sync {
-        return false;
-    }
-    !is_recorded_healthy(summary, ctx, session)
-}
-
-/// Healthy, synced, and its deployed revision already recorded as
-/// last-known-good: nothing to learn from its pods this cycle.
-fn is_recorded_healthy(obs: &Observation, ctx: &RunContext, session: &super::Session) -> bool {
-    obs.health == Health::Healthy
-        && obs.sync == SyncStatus::Synced
-        && obs.deployed.as_ref().is_some_and(|d| {
-            ctx.ledger
-                .lkg_records(&session.app_name)
-                .iter()
-                .any(|r| &r.revision == d)
-        })
-}
-
-/// Argo CD reconciles every app at least once per reconciliation period
-/// (`timeout.reconciliation`, 180 s by default) and its list cannot project
-/// `reconciledAt`: once the last sync ended longer ago than that, the
-/// listed health was computed after it.
-const RECONCILIATION_PERIOD: std::time::Duration = std::time::Duration::from_secs(180);
-
-fn assume_reconciled_since_sync(obs: &mut Observation, now: jiff::Timestamp) {
-    if obs.reconciled_at.is_some() {
-        return;
-    }
-    let Some(finished) = obs.operation.as_ref().and_then(|op| op.finished_at) else {
-        return;
-    };
-    let Ok(period) = jiff::SignedDuration::try_from(RECONCILIATION_PERIOD) else {
-        return;
-    };
-    if let Ok(reconciled) = finished.checked_add(period)
-        && reconciled <= now
-    {
-        obs.reconciled_at = Some(reconciled);
-    }
-}
-
-/// Pods are read only when they matter: to catch a failing rollout early,
-/// to explain a breach, or to learn the digests of a healthy revision that
-/// is not recorded yet.
-fn needs_pods(obs: &Observation) -> bool {
-    matches!(obs.health, Health::Progressing | Health::Degraded)
-        || (obs.health == Health::Healthy && obs.sync == SyncStatus::Synced)
-}
-
-fn unavailable(e: &ControllerError) -> Unavailable {
-    Unavailable {
-        kind: match e {
-            ControllerError::NotFound { .. } => UnavailableKind::NotFound,
-            ControllerError::Malformed { .. } => UnavailableKind::Malformed,
-            _ => UnavailableKind::Unreachable,
-        },
-        detail: e.to_string(),
-    }
 }
 
 fn evidence_of(verdict: &crate::policy::Verdict) -> Vec<SignalReport> {

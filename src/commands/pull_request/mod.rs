@@ -24,8 +24,6 @@ use crate::forge::app_token::AppCredentials;
 use crate::forge::{
     Endpoints, ForgeError, GitHub, NewPullRequest, PrState, Published, PullRequest,
 };
-use crate::git::Verification;
-use crate::git::remote::PushOutcome;
 use crate::policy::Evidence;
 use crate::policy::{Approved, RevertIntent};
 use crate::render::Renderer;
@@ -47,6 +45,9 @@ pub fn branch_name(app: &AppName, deployed: &CommitSha) -> String {
 }
 
 mod body;
+mod branch;
+
+use branch::{BranchState, push_branch, verify_branch};
 
 /// The GitHub repository and what every revert pull request gets.
 pub struct Forge {
@@ -510,107 +511,6 @@ fn finish_report(
             exit::ERROR
         }
     }
-}
-
-enum BranchState {
-    /// We pushed it now.
-    Created,
-    /// It was there already, verified: this is its tip.
-    Reused(CommitSha),
-}
-
-/// Puts `commit` on `branch`, created only if absent. An existing branch
-/// (an earlier run, a racing run) is used when it verifiably holds this
-/// incident's revert.
-fn push_branch(
-    session: &Session,
-    remote: &crate::git::remote::Remote,
-    branch: &str,
-    commit: &CommitSha,
-    incident: &str,
-    base_tip: &CommitSha,
-) -> Result<BranchState> {
-    if let Some(tip) = session.repo.fetch_other_branch(remote, branch)? {
-        verify_branch(session, branch, &tip, incident, base_tip)?;
-        return Ok(BranchState::Reused(tip));
-    }
-    let refname = format!("refs/heads/{branch}");
-    match session
-        .repo
-        .push_commit(remote, commit.as_str(), &refname)?
-    {
-        PushOutcome::Pushed => {
-            tracing::info!(commit = %commit, %branch, "revert branch pushed");
-            Ok(BranchState::Created)
-        }
-        // A racing run created it between our look and our push.
-        PushOutcome::Refused { message } => {
-            match session.repo.fetch_other_branch(remote, branch)? {
-                Some(tip) => {
-                    verify_branch(session, branch, &tip, incident, base_tip)?;
-                    Ok(BranchState::Reused(tip))
-                }
-                None => Err(crate::git::GitError::PushRejected {
-                    refname,
-                    reason: message,
-                }
-                .into()),
-            }
-        }
-    }
-}
-
-/// A branch named like ours is used only when its tip is revertbot's
-/// revert of this incident, proven by content, and sits on the deployed
-/// branch's history (merging it brings in nothing else).
-fn verify_branch(
-    session: &Session,
-    branch: &str,
-    tip: &CommitSha,
-    incident: &str,
-    base_tip: &CommitSha,
-) -> Result<crate::domain::trailers::RevertTrailers> {
-    let taken = |reason: String| CommandError::BranchTaken {
-        branch: branch.to_owned(),
-        reason,
-    };
-    let trailers = match session.repo.verify_revert(tip, &session.scope()?)? {
-        Verification::Verified(verified) => {
-            if verified.trailers.incident.as_deref() != Some(incident) {
-                return Err(taken(format!(
-                    "its tip {} reverts incident {}, not {incident}",
-                    tip.short(),
-                    verified.trailers.incident.as_deref().unwrap_or("(none)")
-                )));
-            }
-            verified.trailers
-        }
-        Verification::Forged { reason } => {
-            return Err(taken(format!(
-                "its tip {} claims to be the revert and is not: {reason}",
-                tip.short()
-            )));
-        }
-        Verification::NoClaim => {
-            return Err(taken(format!(
-                "its tip {} is not a revertbot revert",
-                tip.short()
-            )));
-        }
-    };
-    let parent = session.repo.first_parent(tip)?;
-    let on_history = match &parent {
-        Some(parent) => parent == base_tip || session.repo.is_ancestor(parent, base_tip)?,
-        None => false,
-    };
-    if !on_history {
-        return Err(taken(format!(
-            "its revert is built on {}, which is not on the history of {}",
-            parent.as_ref().map_or("nothing", |p| p.short()),
-            session.remote.branch
-        )));
-    }
-    Ok(trailers)
 }
 
 /// The pull request's title (the revert commit's subject) and body (the
