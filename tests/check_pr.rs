@@ -22,7 +22,7 @@ apps:
   - name: guestbook
     paths: [\"apps/guestbook/**\"]
     argocd: { app: guestbook }
-    policy: { critical: pr }
+    policy: { critical: pr, grace: 1s }
     wait: { timeout: 6s }
 ";
 
@@ -101,6 +101,7 @@ async fn a_breach_opens_one_pull_request_that_reruns_update_until_it_is_merged()
         REMOTE,
         &["update-ref", "refs/heads/main", &head, &main_before],
     );
+    github.merge(1);
     let sim = s.sim.as_ref().unwrap();
     for _ in 0..100 {
         if sim
@@ -120,14 +121,26 @@ async fn a_breach_opens_one_pull_request_that_reruns_update_until_it_is_merged()
         let app = &after["apps"][0];
         let action = app["action"].as_str().unwrap();
         assert!(["none", "recorded"].contains(&action), "{after}");
-        if app["verdict"] == "healthy" {
+        // Healthy, then recorded once the grace period after the sync is over.
+        if action == "recorded" {
             healthy = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(healthy, "the merged revert never became Healthy");
-    assert_eq!(github.pull_requests().len(), 1);
+    // The pull request is told once, when the app is first Healthy at it.
+    for _ in 0..3 {
+        check(&s, &github, &[], &[0]).await;
+    }
+    let prs = github.pull_requests();
+    assert_eq!(prs.len(), 1);
+    assert_eq!(prs[0].comments.len(), 1, "{:?}", prs[0].comments);
+    assert!(
+        prs[0].comments[0].starts_with("✅"),
+        "{:?}",
+        prs[0].comments
+    );
     assert_eq!(s.sb.remote_reverts(), vec![head]);
     github.finish();
 }

@@ -106,7 +106,12 @@ pub(super) async fn act(
             Ok((report, exit::BLOCKED))
         }
         Decision::RecordLastKnownGood(record) => {
-            record_lkg(session, ctx, observation, record, report).await
+            let revision = record.revision.clone();
+            let (mut report, code) = record_lkg(session, ctx, observation, record, report).await?;
+            if report.action == Action::Recorded {
+                super::automerge::announce_recovery(session, ctx, &revision, &mut report).await;
+            }
+            Ok((report, code))
         }
         Decision::Revert(approved) => {
             let intent = approved.get();

@@ -1,7 +1,8 @@
-//! After `pr-automerge` opened the revert pull request: wait (within the
+//! After a revert pull request: with `pr-automerge`, wait (within the
 //! app's `wait.timeout`) for GitHub to merge it once its checks pass, then
-//! for the controller to report Healthy at it, and say on the pull request,
-//! once, how it ended.
+//! for the controller to report Healthy at it; with `pr`, people merge it
+//! and a later check sees the app Healthy. Either way the pull request is
+//! told, once, how it ended.
 
 use std::time::{Duration, Instant};
 
@@ -138,4 +139,70 @@ pub(crate) async fn follow(
             .push(format!("cannot comment on the revert pull request: {e}"));
     }
     (opened, code)
+}
+
+/// A later check found the app Healthy at `revision` and recorded it: when
+/// that revision contains the revert of the app's latest incident, and the
+/// incident's revert pull request was merged, say so on it (once). Costs
+/// GitHub calls only on a new last-known-good after an incident.
+pub(crate) async fn announce_recovery(
+    session: &Session,
+    ctx: &super::RunContext,
+    revision: &crate::domain::CommitSha,
+    report: &mut AppReport,
+) {
+    let rules = super::policy_rules(&session.app);
+    let by_pr = |m: crate::policy::Mode| {
+        matches!(
+            m,
+            crate::policy::Mode::Pr | crate::policy::Mode::PrAutomerge
+        )
+    };
+    if !by_pr(rules.critical) && !by_pr(rules.warning) {
+        return;
+    }
+    let Some(incident) = ctx
+        .ledger
+        .incidents(&session.app_name)
+        .iter()
+        .filter(|i| {
+            &i.revert_commit == revision
+                || session
+                    .repo
+                    .is_ancestor(&i.revert_commit, revision)
+                    .unwrap_or(false)
+        })
+        .max_by_key(|i| i.opened_at)
+    else {
+        return;
+    };
+    let Ok(forge) = ctx.forge(&session.config).await else {
+        return;
+    };
+    let branch = branch_name(&session.app_name, &incident.deployed_revision);
+    let github = forge.github();
+    let pr = match github.find_pr(&branch).await {
+        Ok(Some(pr)) if pr.state() == PrState::Merged => pr,
+        Ok(_) => return,
+        Err(e) => {
+            report
+                .warnings
+                .push(format!("cannot look up the revert pull request: {e}"));
+            return;
+        }
+    };
+    let body = format!(
+        "✅ revertbot: after this revert was merged, the controller reports `{}` Healthy at `{}` (recorded as last-known-good).\n\n{}",
+        session.app_name,
+        revision.short(),
+        marker(&incident.id)
+    );
+    if let Err(e) = github
+        .comment_once(pr.number, &marker(&incident.id), &body)
+        .await
+    {
+        report
+            .warnings
+            .push(format!("cannot comment on the revert pull request: {e}"));
+    }
 }
