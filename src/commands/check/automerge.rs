@@ -144,7 +144,8 @@ pub(crate) async fn follow(
 /// A later check found the app Healthy at `revision` and recorded it: when
 /// that revision contains the revert of the app's latest incident, and the
 /// incident's revert pull request was merged, say so on it (once). Costs
-/// GitHub calls only on a new last-known-good after an incident.
+/// GitHub calls only on the first last-known-good recorded after an
+/// incident.
 pub(crate) async fn announce_recovery(
     session: &Session,
     ctx: &super::RunContext,
@@ -161,19 +162,12 @@ pub(crate) async fn announce_recovery(
     if !by_pr(rules.critical) && !by_pr(rules.warning) {
         return;
     }
-    let Some(incident) = ctx
-        .ledger
-        .incidents(&session.app_name)
-        .iter()
-        .filter(|i| {
-            &i.revert_commit == revision
-                || session
-                    .repo
-                    .is_ancestor(&i.revert_commit, revision)
-                    .unwrap_or(false)
-        })
-        .max_by_key(|i| i.opened_at)
-    else {
+    let Some(incident) = incident_to_announce(
+        ctx.ledger.incidents(&session.app_name),
+        ctx.ledger.lkg_records(&session.app_name),
+        revision,
+        |revert| session.repo.is_ancestor(revert, revision).unwrap_or(false),
+    ) else {
         return;
     };
     let Ok(forge) = ctx.forge(&session.config).await else {
@@ -204,5 +198,81 @@ pub(crate) async fn announce_recovery(
         report
             .warnings
             .push(format!("cannot comment on the revert pull request: {e}"));
+    }
+}
+
+/// The incident whose revert `revision` contains (the newest one), when
+/// nothing was recorded healthy since it opened: only the first record after
+/// an incident announces it, so later deploys that still contain the revert
+/// cost GitHub nothing.
+fn incident_to_announce<'a>(
+    incidents: &'a [crate::domain::ledger::IncidentRecord],
+    records: &[crate::domain::ledger::LkgRecord],
+    revision: &crate::domain::CommitSha,
+    contains: impl Fn(&crate::domain::CommitSha) -> bool,
+) -> Option<&'a crate::domain::ledger::IncidentRecord> {
+    let incident = incidents
+        .iter()
+        .filter(|i| &i.revert_commit == revision || contains(&i.revert_commit))
+        .max_by_key(|i| i.opened_at)?;
+    let recorded_since = records.iter().any(|r| r.recorded_at > incident.opened_at);
+    (!recorded_since).then_some(incident)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ledger::{IncidentRecord, LkgRecord, RecordSource};
+    use crate::domain::{AppName, CommitSha};
+
+    fn sha(c: char) -> CommitSha {
+        c.to_string().repeat(40).parse().unwrap()
+    }
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn incident(revert: char, opened: &str) -> IncidentRecord {
+        IncidentRecord {
+            id: format!("web-{}", sha('b').short()),
+            app: AppName("web".into()),
+            deployed_revision: sha('b'),
+            last_known_good: Some(sha('a')),
+            culprits: vec![sha('b')],
+            revert_commit: sha(revert),
+            bad_images: vec![],
+            pinned_images: vec![],
+            reason: "r".into(),
+            opened_at: at(opened),
+            approved_by: None,
+            forced_guards: vec![],
+        }
+    }
+
+    fn record(recorded: &str) -> LkgRecord {
+        LkgRecord {
+            app: AppName("web".into()),
+            revision: sha('a'),
+            images: vec![],
+            source: RecordSource::Controller,
+            recorded_at: at(recorded),
+        }
+    }
+
+    #[test]
+    fn only_the_first_record_after_the_incident_announces_it() {
+        let incidents = [incident('c', "2026-12-03T10:00:00Z")];
+        let before = [record("2026-12-03T09:00:00Z")];
+        // The revert itself is deployed and recorded for the first time.
+        assert!(incident_to_announce(&incidents, &before, &sha('c'), |_| false).is_some());
+        // A later deploy containing the revert, after a record since.
+        let since = [
+            record("2026-12-03T09:00:00Z"),
+            record("2026-12-03T10:30:00Z"),
+        ];
+        assert!(incident_to_announce(&incidents, &since, &sha('d'), |_| true).is_none());
+        // A revision that does not contain the revert announces nothing.
+        assert!(incident_to_announce(&incidents, &before, &sha('d'), |_| false).is_none());
     }
 }
