@@ -18,11 +18,12 @@ use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jiff::Timestamp;
-use octocrab::Octocrab;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{Endpoints, ForgeError};
+use http::Method;
+
+use super::{Endpoints, ForgeError, GitHub, decode};
 
 /// The environment variables of an App's credentials.
 pub const APP_ID_ENV: &str = "GITHUB_APP_ID";
@@ -31,8 +32,6 @@ pub const INSTALLATION_ENV: &str = "GITHUB_APP_INSTALLATION_ID";
 
 /// A token this close to expiry is replaced before the next call.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
-const EXCHANGE_ATTEMPTS: u32 = 3;
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An App's id and private key (from the environment only).
 pub struct AppCredentials {
@@ -194,37 +193,36 @@ pub async fn exchange(
     owner: &str,
     repo: &str,
 ) -> Result<InstallationToken, ForgeError> {
-    let jwt = app.jwt(Timestamp::now())?;
-    let client = super::build_client(endpoints.rest.as_str(), jwt)?;
+    // The App's own calls go through the same client, timeouts and retry
+    // policy as every other GitHub call, authenticated by the JWT.
+    let as_app = GitHub::new(
+        endpoints.clone(),
+        &format!("{owner}/{repo}"),
+        app.jwt(Timestamp::now())?,
+    )?;
+    let server = as_app.server();
     let installation = match app.installation_id {
         Some(id) => id,
         None => {
             let doing = format!("finding the GitHub App's installation on {owner}/{repo}");
-            let answer: InstallationAnswer = send(
-                &client,
-                endpoints,
-                http::Method::GET,
-                &format!("/repos/{owner}/{repo}/installation"),
-                &doing,
-                app,
-            )
-            .await?;
-            answer.id
+            let path = as_app.repo_path("/installation");
+            let answer = as_app
+                .with_retries(&doing, || as_app.call(Method::GET, &path, None, &doing))
+                .await
+                .map_err(|e| as_the_app(e, app))?;
+            decode::<InstallationAnswer>(&server, &doing, answer)?.id
         }
     };
     let doing = format!(
         "getting an installation token for GitHub App {}",
         app.app_id
     );
-    let answer: TokenAnswer = send(
-        &client,
-        endpoints,
-        http::Method::POST,
-        &format!("/app/installations/{installation}/access_tokens"),
-        &doing,
-        app,
-    )
-    .await?;
+    let path = format!("/app/installations/{installation}/access_tokens");
+    let answer = as_app
+        .with_retries(&doing, || as_app.call(Method::POST, &path, None, &doing))
+        .await
+        .map_err(|e| as_the_app(e, app))?;
+    let answer: TokenAnswer = decode(&server, &doing, answer)?;
     crate::redact::register(&answer.token);
     tracing::info!(app_id = %app.app_id, installation, expires_at = %answer.expires_at, "GitHub App installation token obtained");
     Ok(InstallationToken {
@@ -233,93 +231,35 @@ pub async fn exchange(
     })
 }
 
-/// One exchange call, retried a few times on transport errors and 5xx.
-async fn send<T: serde::de::DeserializeOwned>(
-    client: &Octocrab,
-    endpoints: &Endpoints,
-    method: http::Method,
-    path: &str,
-    doing: &str,
-    app: &AppCredentials,
-) -> Result<T, ForgeError> {
-    let server = endpoints.rest.as_str().trim_end_matches('/').to_owned();
-    let mut last = None;
-    for attempt in 0..EXCHANGE_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+/// A refusal of the App's own calls names what to check about the App (a
+/// 404 there means the App is not installed, or the key is another App's).
+fn as_the_app(error: ForgeError, app: &AppCredentials) -> ForgeError {
+    let needs = format!(
+        "act as GitHub App {} — check {APP_ID_ENV}, that {PRIVATE_KEY_ENV} is that App's key, and that the App is installed on the repository",
+        app.app_id
+    );
+    match error {
+        ForgeError::Denied {
+            server,
+            doing,
+            status,
+            message,
+            ..
         }
-        let request = async {
-            let response = match method {
-                http::Method::GET => client._get(path).await,
-                _ => client._post(path, None::<&()>).await,
-            }
-            .map_err(|e| crate::errors::chain(&e))?;
-            let status = response.status().as_u16();
-            let text = client
-                .body_to_string(response)
-                .await
-                .map_err(|e| crate::errors::chain(&e))?;
-            Ok::<_, String>((status, text))
-        };
-        let (status, text) = match tokio::time::timeout(EXCHANGE_TIMEOUT, request).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(message)) => {
-                last = Some(ForgeError::Unreachable {
-                    server: server.clone(),
-                    doing: doing.to_owned(),
-                    message: crate::redact::scrub(&message).into_owned(),
-                });
-                continue;
-            }
-            Err(_) => {
-                last = Some(ForgeError::Unreachable {
-                    server: server.clone(),
-                    doing: doing.to_owned(),
-                    message: format!("no answer within {EXCHANGE_TIMEOUT:?}"),
-                });
-                continue;
-            }
-        };
-        let message = super::error_message(&text);
-        match status {
-            200..=299 => {
-                return serde_json::from_str(&text).map_err(|e| ForgeError::Malformed {
-                    server,
-                    doing: doing.to_owned(),
-                    message: format!("not the expected JSON ({e})"),
-                });
-            }
-            500..=599 => {
-                last = Some(ForgeError::Http {
-                    server: server.clone(),
-                    doing: doing.to_owned(),
-                    status,
-                    message,
-                });
-            }
-            401 | 403 | 404 => {
-                return Err(ForgeError::Denied {
-                    server,
-                    doing: doing.to_owned(),
-                    status,
-                    message,
-                    needs: format!(
-                        "act as GitHub App {} — check {APP_ID_ENV}, that {PRIVATE_KEY_ENV} is that App's key, and that the App is installed on the repository",
-                        app.app_id
-                    ),
-                });
-            }
-            _ => {
-                return Err(ForgeError::Http {
-                    server,
-                    doing: doing.to_owned(),
-                    status,
-                    message,
-                });
-            }
-        }
+        | ForgeError::Http {
+            server,
+            doing,
+            status: status @ 404,
+            message,
+        } => ForgeError::Denied {
+            server,
+            doing,
+            status,
+            message,
+            needs,
+        },
+        other => other,
     }
-    Err(last.unwrap_or_else(|| setup(format!("{doing}: no attempt was made"))))
 }
 
 #[cfg(test)]

@@ -210,8 +210,14 @@ impl GitHub {
         if jiff::Timestamp::now() < refresh_at {
             return Ok(());
         }
-        let token =
-            app_token::exchange(&self.endpoints, &app.credentials, &self.owner, &self.repo).await?;
+        // Boxed: the exchange itself goes through `call`, which comes here.
+        let token = Box::pin(app_token::exchange(
+            &self.endpoints,
+            &app.credentials,
+            &self.owner,
+            &self.repo,
+        ))
+        .await?;
         let clients = Clients::new(&self.endpoints, token.token.clone())?;
         *app.token.lock().unwrap_or_else(|e| e.into_inner()) = token.token;
         match self.clients.write() {
