@@ -45,6 +45,10 @@ async fn setup() -> (Sandbox, FakeGitHub) {
 }
 
 fn revert_pr(sb: &Sandbox, github: &FakeGitHub) -> Output {
+    revert_pr_with(sb, &[("GITHUB_API_URL", &github.url())])
+}
+
+fn revert_pr_with(sb: &Sandbox, env: &[(&str, &str)]) -> Output {
     sb.run_with_env(
         &[
             "--output",
@@ -60,7 +64,7 @@ fn revert_pr(sb: &Sandbox, github: &FakeGitHub) -> Output {
             "v2 crash-loops",
         ],
         sb.host.token(),
-        &[("GITHUB_API_URL", &github.url())],
+        env,
     )
 }
 
@@ -310,19 +314,8 @@ async fn as_a_github_app_the_pull_request_and_the_push_use_its_installation_toke
     // GitHub takes the installation token for git over HTTPS too.
     sb.host
         .accept_token("ghs_installation0001fakeToken0123456789");
-    let out = sb.run_with_env(
-        &[
-            "--output",
-            "json",
-            "revert",
-            "--app",
-            "guestbook",
-            "--deployed",
-            &sb.bad,
-            "--mode",
-            "pr",
-        ],
-        sb.host.token(),
+    let out = revert_pr_with(
+        &sb,
         &[
             ("GITHUB_API_URL", &github.url()),
             ("GITHUB_APP_ID", "424242"),

@@ -158,12 +158,12 @@ pub(super) async fn act(
                 };
                 opened.verdict = report.verdict;
                 opened.signals = report.signals;
-                // `check` follows an auto-merged revert to Healthy; `watch`
-                // does not hold its cycle for a merge (the next cycle sees it).
-                let follow = intent.mode == RevertMode::PrAutomerge
-                    && outcome.exit_code == exit::OK
-                    && ctx.deferred.is_none()
-                    && matches!(opened.action, Action::PrOpened | Action::PrUpdated);
+                let follow = super::automerge::should_follow(
+                    ctx,
+                    intent.mode == RevertMode::PrAutomerge,
+                    outcome.exit_code,
+                    opened.action,
+                );
                 if follow {
                     return Ok(super::automerge::follow(
                         session, &forge, app, app_ref, controller, opened, started,

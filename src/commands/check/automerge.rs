@@ -26,6 +26,22 @@ fn marker(incident: &str) -> String {
     format!("<!-- revertbot:outcome:{incident} -->")
 }
 
+/// Whether `check` follows this published pull request to Healthy: an
+/// auto-merge that was turned on, outside `watch` (whose cycle must not
+/// wait for a merge; the next cycle sees it).
+pub(crate) fn should_follow(
+    ctx: &super::RunContext,
+    automerge: bool,
+    code: u8,
+    action: crate::report::Action,
+) -> bool {
+    use crate::report::Action;
+    automerge
+        && code == exit::OK
+        && ctx.deferred.is_none()
+        && matches!(action, Action::PrOpened | Action::PrUpdated)
+}
+
 pub(crate) async fn follow(
     session: &Session,
     forge: &Forge,

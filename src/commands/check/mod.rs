@@ -487,10 +487,8 @@ async fn check_app_in_span(
             .await?
         {
             let (report, code) = done;
-            let follow = automerge_policy(app, &verdict)
-                && code == exit::OK
-                && ctx.deferred.is_none()
-                && matches!(report.action, Action::PrOpened | Action::PrUpdated);
+            let follow =
+                automerge::should_follow(ctx, automerge_policy(app, &verdict), code, report.action);
             if follow {
                 let started = std::time::Instant::now();
                 return Ok(automerge::follow(

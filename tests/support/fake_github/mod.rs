@@ -171,25 +171,25 @@ impl FakeGitHub {
 
     /// Closes a pull request without merging, as a reviewer would.
     pub fn close(&self, number: u64) {
-        let mut s = lock(&self.state);
-        let pr = s
-            .prs
-            .iter_mut()
-            .find(|pr| pr.number == number)
-            .expect("no such pull request");
-        pr.closed = true;
+        self.change_pr(number, |pr| pr.closed = true);
     }
 
     /// Merges a pull request, as GitHub would once its checks pass.
     pub fn merge(&self, number: u64) {
+        self.change_pr(number, |pr| {
+            pr.merged = true;
+            pr.closed = true;
+        });
+    }
+
+    fn change_pr(&self, number: u64, change: impl FnOnce(&mut PullRequest)) {
         let mut s = lock(&self.state);
         let pr = s
             .prs
             .iter_mut()
             .find(|pr| pr.number == number)
             .expect("no such pull request");
-        pr.merged = true;
-        pr.closed = true;
+        change(pr);
     }
 
     /// The repository does not allow auto-merge (its settings).
